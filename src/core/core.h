@@ -1,0 +1,86 @@
+// dsx core: errors, element types and their conversions, and the thread pool.
+// Everything else in dsx builds on these; nothing here knows about models.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace dsx {
+
+// The one exception type dsx throws for bad input (files, configs, prompts, requests).
+// what() is a single line that names the file, tensor, field or parameter at fault.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+// Element types of stored tensors (as safetensors names them) and of activations.
+enum class DType { F32, F16, BF16, F8_E4M3, I32, I64, U8, F64, I8, I16, BOOL };
+
+const char* dtype_name(DType t);
+size_t dtype_size(DType t);
+// Parses a safetensors dtype string ("BF16", "F8_E4M3", ...); returns false if unknown.
+bool parse_dtype(const std::string& name, DType* out);
+
+inline float bf16_to_f32(uint16_t v) {
+  uint32_t bits = static_cast<uint32_t>(v) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// Round-to-nearest-even, as torch does; NaN stays NaN.
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+float f16_to_f32(uint16_t v);
+// IEEE-754-style e4m3 "fn" variant used by DeepSeek-V3: bias 7, no infinities, 0x7f/0xff = NaN.
+float fp8_e4m3_to_f32(uint8_t v);
+// The 256 decoded values of fp8 e4m3, for table-driven kernels.
+const float* fp8_e4m3_table();
+// Round-to-nearest-even with saturation to +-448, as torch's float8_e4m3fn cast.
+uint8_t f32_to_fp8_e4m3(float f);
+
+// A fixed set of worker threads. parallel_for splits [0, n) into contiguous equal chunks,
+// one per thread, so the work each index does never depends on the thread count: kernels
+// that compute each output element in a fixed order give bit-identical results for any
+// number of threads.
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);  // threads <= 0: all hardware threads
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  // Runs fn(begin, end) over disjoint ranges covering [0, n); blocks until all are done.
+  // Not reentrant: fn must not call parallel_for on the same pool.
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+
+ private:
+  void worker_loop(int index);
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  int64_t job_n_ = 0;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace dsx

@@ -1,0 +1,62 @@
+// dsx kernels: the numeric operations the forward pass is built from.
+//
+// Every op has a scalar reference (kernels/reference/, the numerical ground truth) and may have
+// SIMD versions (kernels/cpu/) chosen at run time from the CPU's features, only here at the entry
+// points. Determinism contract: each output element is computed by one thread in an order that
+// depends only on the op's inner dimension — never on the thread count, on how many rows or tokens
+// are in the batch, or on which other rows share it. So results are bit-identical for any number
+// of threads and any batch composition.
+#pragma once
+
+#include <cstdint>
+
+#include "core/core.h"
+
+namespace dsx::kernels {
+
+// A stored weight matrix, row-major [rows, cols], used in place (memory-mapped).
+struct WeightView {
+  DType type = DType::F32;  // F32, BF16, F16 or F8_E4M3
+  const void* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  // F8_E4M3 only: float32 [ceil(rows/block), ceil(cols/block)]; w[r][c] = q[r][c] * scale[r/block][c/block].
+  const float* block_scale = nullptr;
+  int64_t block = 128;
+
+  // Element (r, c) as float32 (slow; for reference code and tests).
+  float at(int64_t r, int64_t c) const;
+};
+
+// Which implementation the entry points use: the best the CPU supports, or the scalar reference.
+enum class Backend { Reference, Avx2, Avx512 };
+Backend best_backend();
+const char* backend_name(Backend b);
+
+// y[t][r] = sum_c x[t][c] * w[r][c]   for t < tokens, r < w.rows.
+// x: float32 [tokens, w.cols] with row stride ldx; y: float32 [tokens, w.rows] with row stride ldy.
+void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, float* y, int64_t ldy,
+            ThreadPool* pool, Backend backend = best_backend());
+
+// The scalar reference for matmul (single thread). Same contract.
+void matmul_reference(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, float* y,
+                      int64_t ldy);
+
+// y[c] = sum_{r in [r0, r0+n)} x[r - r0] * w[r][c]   for c < w.cols: a product with the transpose of
+// a row band of w (used to fold W_UK into the query for absorbed MLA decode). x: [n], y: [w.cols].
+void matvec_transposed_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y);
+
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i], accumulated in float32 (double for the sum).
+// weight: F32 or BF16 vector of length n.
+void rmsnorm(const float* x, const WeightView& weight, float eps, int64_t n, float* out);
+
+// out[i] = silu(gate[i]) * up[i]
+void silu_mul(const float* gate, const float* up, int64_t n, float* out);
+
+// In-place softmax over n values, float32 with the max subtracted.
+void softmax(float* x, int64_t n);
+
+// Loads n elements of a stored vector (F32/BF16/F16) at element offset `offset` as float32.
+void load_row(const WeightView& w, int64_t row, float* out);
+
+}  // namespace dsx::kernels
