@@ -1,0 +1,78 @@
+// dsx io: memory-mapped safetensors checkpoints (single file or sharded) and JSON files.
+// Every header field is validated before use; a bad file gives a dsx::Error naming the file and
+// the tensor or field, never a crash.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/core.h"
+
+namespace dsx {
+
+// A read-only memory mapping of a whole file.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);  // throws Error naming the path
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// One tensor of a checkpoint, pointing into the mapping (no copy).
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  const void* data = nullptr;
+  size_t nbytes = 0;
+  std::string file;  // path of the file that holds it, for messages
+
+  int64_t numel() const;
+  std::string shape_string() const;  // "[128, 256]"
+};
+
+// The tensors of a checkpoint: one .safetensors file, or the shards a
+// model.safetensors.index.json names. Keeps the files mapped while alive.
+class SafeTensors {
+ public:
+  // A model folder: model.safetensors.index.json if present, else model.safetensors,
+  // else the folder's only *.safetensors file.
+  static SafeTensors open_dir(const std::string& dir);
+  static SafeTensors open_file(const std::string& path);
+
+  const TensorInfo* find(const std::string& name) const;
+  // Throws Error "<source>: tensor 'NAME' is missing".
+  const TensorInfo& get(const std::string& name) const;
+  std::vector<std::string> names() const;
+  const std::string& source() const { return source_; }
+
+ private:
+  void add_file(const std::string& path, const std::map<std::string, std::string>* expected);
+
+  std::string source_;
+  std::vector<std::shared_ptr<MappedFile>> files_;
+  std::map<std::string, TensorInfo> tensors_;
+};
+
+// Parses a JSON file; throws Error "<path>: ..." if it is missing or malformed.
+nlohmann::json read_json_file(const std::string& path);
+
+// Whether a path exists and is a regular file.
+bool file_exists(const std::string& path);
+
+}  // namespace dsx

@@ -1,0 +1,39 @@
+// Internal to model/: the building blocks the forward pass calls, one file each.
+#pragma once
+
+#include "model/model.h"
+
+namespace dsx::detail {
+
+// Grows v to at least n elements (never shrinks, so steady loops do not allocate).
+template <typename T>
+T* grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+// out[t] = rmsnorm(x[t]) * weight for t < n rows of `dim` values.
+void rmsnorm_rows(const float* x, int64_t n, int64_t dim, const WeightView& weight, double eps,
+                  float* out, ThreadPool& pool);
+
+// One decoder layer over the batch: x += attn(norm(x)); x += mlp_or_moe(norm(x)).
+void decoder_layer(const ModelConfig& c, const Rope& rope, const LayerWeights& w,
+                   int64_t cache_layer, const ForwardBatch& batch, LatentCache& cache,
+                   Workspace& ws, ThreadPool& pool);
+
+// Multi-head latent attention of the normed input ws.h into ws.mlp_out ([n, hidden]).
+void mla_attention(const ModelConfig& c, const Rope& rope, const MlaWeights& w, int64_t cache_layer,
+                   const ForwardBatch& batch, LatentCache& cache, Workspace& ws, ThreadPool& pool);
+
+// Dense SwiGLU MLP of ws.h ([n, hidden]) into out ([n, hidden]).
+void mlp(const MlpWeights& w, const float* x, int64_t n, float* out, Workspace& ws, ThreadPool& pool);
+
+// DeepSeekMoE of ws.h into ws.mlp_out: routed experts (only the chosen ones) + shared experts.
+void moe(const ModelConfig& c, const MoeWeights& w, int64_t n, Workspace& ws, ThreadPool& pool);
+
+// Expert choice for one token: writes experts_per_tok ids and weights. scores: [n_routed_experts]
+// router logits (overwritten).
+void route_token(const ModelConfig& c, const MoeWeights& w, float* logits, int32_t* ids,
+                 float* weights);
+
+}  // namespace dsx::detail

@@ -1,0 +1,107 @@
+// Multi-head latent attention over the latent cache, in the absorbed form for every token:
+//   q_latent[h] = W_UK[h]^T q_nope[h]                      (kv_lora_rank)
+//   score_j     = (q_latent[h] . c_kv[j] + q_pe[h] . k_pe[j]) * softmax_scale
+//   o_latent[h] = sum_j softmax(score)_j c_kv[j]           (kv_lora_rank)
+//   out[h]      = W_UV[h] o_latent[h]                      (v_head_dim)
+// This never expands per-head keys or values, and each token's result depends only on its own
+// query and its sequence's cache, so it does not depend on how a prompt is chunked or batched.
+#include <cmath>
+
+#include "model/internal.h"
+
+namespace dsx::detail {
+
+namespace {
+
+constexpr int64_t kKeyChunk = 128;  // keys scored at once before the online-softmax merge
+
+// Attention of one (token, head) over positions [0, last] of its sequence.
+// q: [kv_lora + rope] absorbed query; o: [kv_lora] output accumulator.
+void attend(const float* q, int64_t kv_lora, int64_t rope_dim, float scale, const LatentCache& cache,
+            int64_t layer, int32_t seq, int64_t last, float* o) {
+  float scores[kKeyChunk];
+  float running_max = -INFINITY, running_sum = 0.0f;
+  for (int64_t i = 0; i < kv_lora; ++i) o[i] = 0.0f;
+  for (int64_t start = 0; start <= last; start += kKeyChunk) {
+    const int64_t count = std::min(kKeyChunk, last + 1 - start);
+    float chunk_max = -INFINITY;
+    for (int64_t j = 0; j < count; ++j) {
+      const float* e = cache.entry(layer, seq, start + j);
+      const float s = (kernels::dot(q, e, kv_lora) + kernels::dot(q + kv_lora, e + kv_lora, rope_dim)) * scale;
+      scores[j] = s;
+      chunk_max = std::fmax(chunk_max, s);
+    }
+    const float new_max = std::fmax(running_max, chunk_max);
+    const float rescale = std::exp(running_max - new_max);  // 0 on the first chunk
+    if (start > 0) {
+      for (int64_t i = 0; i < kv_lora; ++i) o[i] *= rescale;
+    }
+    running_sum *= rescale;
+    running_max = new_max;
+    for (int64_t j = 0; j < count; ++j) {
+      const float p = std::exp(scores[j] - new_max);
+      running_sum += p;
+      kernels::axpy(p, cache.entry(layer, seq, start + j), o, kv_lora);
+    }
+  }
+  const float inv = 1.0f / running_sum;
+  for (int64_t i = 0; i < kv_lora; ++i) o[i] *= inv;
+}
+
+}  // namespace
+
+void mla_attention(const ModelConfig& c, const Rope& rope, const MlaWeights& w, int64_t cache_layer,
+                   const ForwardBatch& batch, LatentCache& cache, Workspace& ws, ThreadPool& pool) {
+  const int64_t n = static_cast<int64_t>(batch.tokens.size());
+  const int64_t hidden = c.hidden_size, heads = c.num_attention_heads;
+  const int64_t nope = c.qk_nope_head_dim, rope_dim = c.qk_rope_head_dim, vdim = c.v_head_dim;
+  const int64_t qk = c.qk_head_dim(), kv_lora = c.kv_lora_rank, kv_a_dim = kv_lora + rope_dim;
+
+  // Queries: [n, heads * qk], optionally through the low-rank q_a -> norm -> q_b path.
+  float* q = grow(ws.q, n * heads * qk);
+  if (c.q_lora_rank > 0) {
+    float* q_a = grow(ws.q_a, n * c.q_lora_rank);
+    kernels::matmul(ws.h.data(), hidden, n, w.q_a, q_a, c.q_lora_rank, &pool);
+    rmsnorm_rows(q_a, n, c.q_lora_rank, w.q_a_norm, c.rms_norm_eps, q_a, pool);
+    kernels::matmul(q_a, c.q_lora_rank, n, w.q_b, q, heads * qk, &pool);
+  } else {
+    kernels::matmul(ws.h.data(), hidden, n, w.q, q, heads * qk, &pool);
+  }
+
+  // Compressed keys/values: [n, kv_lora + rope]; normalise the latent, rope the shared key, and
+  // store both in the cache at each token's (seq, pos).
+  float* kv_a = grow(ws.kv_a, n * kv_a_dim);
+  kernels::matmul(ws.h.data(), hidden, n, w.kv_a, kv_a, kv_a_dim, &pool);
+  pool.parallel_for(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      float* row = kv_a + t * kv_a_dim;
+      float* entry = cache.entry(cache_layer, batch.seqs[t], batch.positions[t]);
+      kernels::rmsnorm(row, w.kv_a_norm, static_cast<float>(c.rms_norm_eps), kv_lora, entry);
+      for (int64_t i = 0; i < rope_dim; ++i) entry[kv_lora + i] = row[kv_lora + i];
+      rope.apply(entry + kv_lora, batch.positions[t]);
+    }
+  });
+
+  // Per (token, head): absorb W_UK into the query, attend over the cache, apply W_UV.
+  const float scale = static_cast<float>(c.softmax_scale());
+  float* q_latent = grow(ws.q_latent, n * heads * kv_a_dim);
+  float* o_latent = grow(ws.o_latent, n * heads * kv_lora);
+  float* attn = grow(ws.attn, n * heads * vdim);
+  pool.parallel_for(n * heads, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = i / heads, head = i % heads;
+      float* qh = q + t * heads * qk + head * qk;  // [nope | rope]
+      float* ql = q_latent + i * kv_a_dim;          // [kv_lora | rope]
+      rope.apply(qh + nope, batch.positions[t]);
+      kernels::matvec_transposed_rows(qh, w.kv_b, head * (nope + vdim), nope, ql);
+      for (int64_t r = 0; r < rope_dim; ++r) ql[kv_lora + r] = qh[nope + r];
+      float* ol = o_latent + i * kv_lora;
+      attend(ql, kv_lora, rope_dim, scale, cache, cache_layer, batch.seqs[t], batch.positions[t], ol);
+      kernels::matvec_rows(ol, w.kv_b, head * (nope + vdim) + nope, vdim, attn + t * heads * vdim + head * vdim);
+    }
+  });
+
+  kernels::matmul(attn, heads * vdim, n, w.o, grow(ws.mlp_out, n * hidden), hidden, &pool);
+}
+
+}  // namespace dsx::detail

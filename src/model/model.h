@@ -1,0 +1,228 @@
+// dsx model: the DeepSeek-V2/V3 configuration, its weights (memory-mapped, used in place), and
+// the forward pass as plain function calls: embeddings -> [RMSNorm, MLA, RMSNorm, MLP or MoE] x L
+// -> final norm -> head, plus the multi-token-prediction (MTP) module.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/core.h"
+#include "io/io.h"
+#include "kernels/ops.h"
+#include "kv/kv.h"
+
+namespace dsx {
+
+enum class TopkMethod { Greedy, GroupLimitedGreedy, NoauxTc };
+enum class ScoringFunc { Softmax, Sigmoid };
+
+// YaRN long-context RoPE parameters (rope_scaling with "type": "yarn").
+struct YarnConfig {
+  double factor = 1.0;
+  double beta_fast = 32.0;
+  double beta_slow = 1.0;
+  double mscale = 1.0;
+  double mscale_all_dim = 0.0;
+  int64_t original_max_position_embeddings = 4096;
+};
+
+// Every field the forward pass depends on, read explicitly from config.json (no guessing from
+// tensor shapes). Contradictions are refused at load time.
+struct ModelConfig {
+  std::string model_type;  // deepseek_v2 or deepseek_v3
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;      // dense MLP layers
+  int64_t moe_intermediate_size = 0;  // each routed expert (shared experts: x n_shared_experts)
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t q_lora_rank = 0;  // 0: plain q_proj (config null)
+  int64_t kv_lora_rank = 0;
+  int64_t qk_nope_head_dim = 0;
+  int64_t qk_rope_head_dim = 0;
+  int64_t v_head_dim = 0;
+  int64_t first_k_dense_replace = 0;
+  int64_t moe_layer_freq = 1;
+  int64_t n_routed_experts = 0;  // 0: no MoE layers
+  int64_t n_shared_experts = 0;
+  int64_t num_experts_per_tok = 0;
+  int64_t n_group = 1;
+  int64_t topk_group = 1;
+  TopkMethod topk_method = TopkMethod::Greedy;
+  ScoringFunc scoring_func = ScoringFunc::Softmax;
+  bool norm_topk_prob = false;
+  double routed_scaling_factor = 1.0;
+  double rope_theta = 10000.0;
+  std::optional<YarnConfig> yarn;
+  double rms_norm_eps = 1e-6;
+  int64_t max_position_embeddings = 4096;
+  int64_t num_nextn_predict_layers = 0;
+  bool fp8 = false;          // quantization_config: fp8 e4m3 block-scaled weights
+  int64_t fp8_block = 128;   // weight_block_size (square)
+  int32_t bos_token_id = -1;
+  int32_t eos_token_id = -1;
+
+  int64_t qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
+  bool is_moe_layer(int64_t layer) const {
+    return n_routed_experts > 0 && layer >= first_k_dense_replace && layer % moe_layer_freq == 0;
+  }
+  // Softmax scale qk_head_dim^-0.5, times mscale(factor, mscale_all_dim)^2 under YaRN.
+  double softmax_scale() const;
+
+  // `where` names the file in messages.
+  static ModelConfig from_json(const nlohmann::json& j, const std::string& where);
+  static ModelConfig load(const std::string& model_dir);
+};
+
+// Rotary embedding tables: the inverse frequencies (float32, computed as the reference does) and
+// the YaRN attention factor applied to cos and sin.
+struct Rope {
+  std::vector<float> inv_freq;  // [qk_rope_head_dim / 2]
+  float attention_factor = 1.0f;
+  explicit Rope(const ModelConfig& c);
+  // Rotates interleaved pairs (x[2i], x[2i+1]) of x[qk_rope_head_dim] in place by pos * inv_freq[i].
+  void apply(float* x, int64_t pos) const;
+};
+
+using kernels::WeightView;
+
+// Multi-head latent attention weights of one layer. Shapes are [out, in].
+struct MlaWeights {
+  WeightView q_a;        // [q_lora_rank, hidden] (q_lora_rank > 0)
+  WeightView q_a_norm;   // [q_lora_rank]
+  WeightView q_b;        // [heads * qk_head_dim, q_lora_rank]
+  WeightView q;          // [heads * qk_head_dim, hidden] (q_lora_rank == 0)
+  WeightView kv_a;       // [kv_lora_rank + qk_rope_head_dim, hidden]  (kv_a_proj_with_mqa)
+  WeightView kv_a_norm;  // [kv_lora_rank]
+  WeightView kv_b;       // [heads * (qk_nope_head_dim + v_head_dim), kv_lora_rank]: per head W_UK then W_UV
+  WeightView o;          // [hidden, heads * v_head_dim]
+};
+
+struct MlpWeights {
+  WeightView gate;  // [inter, hidden]
+  WeightView up;    // [inter, hidden]
+  WeightView down;  // [hidden, inter]
+};
+
+struct MoeWeights {
+  WeightView router;                // [n_routed_experts, hidden]
+  std::vector<float> bias;          // [n_routed_experts] e_score_correction_bias (noaux_tc), else empty
+  std::vector<MlpWeights> experts;  // n_routed_experts of [moe_inter, hidden]
+  std::optional<MlpWeights> shared; // [moe_inter * n_shared_experts, hidden]
+};
+
+struct LayerWeights {
+  WeightView input_norm;      // [hidden]
+  WeightView post_attn_norm;  // [hidden]
+  MlaWeights attn;
+  bool moe = false;
+  MlpWeights mlp;  // dense layers
+  MoeWeights experts;
+};
+
+struct MtpWeights {
+  WeightView enorm;      // [hidden]
+  WeightView hnorm;      // [hidden]
+  WeightView eh_proj;    // [hidden, 2 * hidden]: input is concat(enorm(embed), hnorm(h))
+  LayerWeights layer;
+  WeightView head_norm;  // [hidden] shared_head.norm
+  WeightView head;       // [vocab, hidden] shared_head.head, or the main lm_head when absent
+  WeightView embed;      // [vocab, hidden] its own embed_tokens, or the main one when absent
+};
+
+struct ModelWeights {
+  WeightView embed;       // [vocab, hidden]
+  WeightView final_norm;  // [hidden]
+  WeightView lm_head;     // [vocab, hidden]
+  std::vector<LayerWeights> layers;
+  std::vector<MtpWeights> mtp;
+  // Loads and shape-checks every tensor the config implies; throws Error naming the tensor.
+  static ModelWeights load(const ModelConfig& c, const SafeTensors& st);
+};
+
+// A batch of tokens to run through the model together. Tokens may belong to different sequences
+// (continuous batching); each token attends to its own sequence's cache up to its position.
+// The cache entries for (seq, pos) of every token are written before attention, so a token may
+// attend to earlier tokens of the same batch.
+struct ForwardBatch {
+  std::span<const int32_t> tokens;     // [n]
+  std::span<const int32_t> positions;  // [n]
+  std::span<const int32_t> seqs;       // [n] sequence ids in the cache
+  // Rows of the batch whose logits are wanted (e.g. the last token of each sequence).
+  std::span<const int32_t> logit_rows;
+};
+
+// Scratch buffers of one forward pass; they only grow, so a steady token loop allocates nothing.
+// n = tokens in the batch.
+struct Workspace {
+  std::vector<float> x;          // [n, hidden] residual stream
+  std::vector<float> h;          // [n, hidden] normed input of a block
+  std::vector<float> q_a;        // [n, q_lora_rank]
+  std::vector<float> q;          // [n, heads * qk_head_dim]
+  std::vector<float> kv_a;       // [n, kv_lora_rank + qk_rope_head_dim]
+  std::vector<float> q_latent;   // [n * heads, kv_lora_rank + qk_rope_head_dim]: absorbed query
+  std::vector<float> o_latent;   // [n * heads, kv_lora_rank]: attention output in latent space
+  std::vector<float> attn;       // [n, heads * v_head_dim]
+  std::vector<float> gate;       // [n, inter]
+  std::vector<float> up;         // [n, inter]
+  std::vector<float> mlp_out;    // [n, hidden]
+  std::vector<float> router;     // [n, n_routed_experts]
+  std::vector<int32_t> topk_ids;     // [n, experts_per_tok]
+  std::vector<float> topk_weights;   // [n, experts_per_tok]
+  std::vector<float> expert_x;   // [tokens routed to one expert, hidden]
+  std::vector<float> expert_y;   // [tokens routed to one expert, hidden]
+  std::vector<float> normed;     // [rows, hidden] rows picked for the head
+  std::vector<float> mtp_in;     // [n, 2 * hidden]
+};
+
+// What a forward pass returns. Buffers are reused across calls.
+struct ForwardOutput {
+  std::vector<float> logits;        // [logit_rows.size(), vocab]
+  std::vector<float> final_hidden;  // [n, hidden], after the final norm (input to MTP)
+  // When capture_hidden is set: hidden[N] is [n, hidden] for N = 0..L (see goldens README).
+  bool capture_hidden = false;
+  std::vector<std::vector<float>> hidden;
+  Workspace ws;
+};
+
+class Model {
+ public:
+  // Loads config.json and the safetensors weights of a model folder.
+  static std::unique_ptr<Model> load(const std::string& model_dir);
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  const std::string& dir() const { return dir_; }
+  // Number of cache layers: the main layers then the MTP layers.
+  int64_t cache_layers() const { return config_.num_hidden_layers + config_.num_nextn_predict_layers; }
+
+  // Throws Error if a token id is outside the vocabulary or a position outside the context.
+  void check_batch(const ForwardBatch& batch, const LatentCache& cache) const;
+
+  // Runs the main model over the batch, writing the batch's cache entries.
+  void forward(const ForwardBatch& batch, LatentCache& cache, ThreadPool& pool,
+               ForwardOutput& out) const;
+
+  // Runs MTP module `depth` (0-based): row i combines embed(tokens[i]) with hidden[i] (the main
+  // model's final-normed hidden state of the previous position) at positions[i]. Writes logits
+  // for every row to out.logits ([n, vocab]).
+  void forward_mtp(int depth, const ForwardBatch& batch, std::span<const float> hidden,
+                   LatentCache& cache, ThreadPool& pool, ForwardOutput& out) const;
+
+ private:
+  Model(std::string dir, ModelConfig config, SafeTensors st);
+
+  std::string dir_;
+  ModelConfig config_;
+  SafeTensors tensors_;
+  ModelWeights weights_;
+  Rope rope_;
+};
+
+}  // namespace dsx
