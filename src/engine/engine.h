@@ -100,7 +100,7 @@ struct EngineStats {
   int64_t waiting = 0;          // queued requests
   int64_t kv_blocks_used = 0;
   int64_t kv_blocks_total = 0;
-  int64_t prompt_tokens = 0;    // totals since start
+  int64_t prompt_tokens = 0;    // totals since start (prompt tokens counted when submitted)
   int64_t generated_tokens = 0;
   int64_t steps = 0;            // forward passes
 };
