@@ -40,13 +40,17 @@ class TempDir {
   std::string path_;
 };
 
-// `args` is passed to the shell after the binary path; keep it to simple quoted words.
+// `args` is given to bash after the binary path.
 inline CliResult run_cli(const std::string& args, const std::string& stdin_text = "") {
   TempDir dir;
   const std::string in = dir / "in", out = dir / "out", err = dir / "err";
   std::ofstream(in, std::ios::binary) << stdin_text;
-  const std::string cmd = std::string(DSX_CLI_PATH) + " " + args + " <" + in + " >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
+  // Through bash, so tests may write $'...' strings with escapes (e.g. invalid UTF-8 bytes).
+  std::string cmd = std::string(DSX_CLI_PATH) + " " + args + " <" + in + " >" + out + " 2>" + err;
+  std::string quoted = "'";
+  for (char c : cmd) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  quoted += "'";
+  const int status = std::system(("/bin/bash -c " + quoted).c_str());
   CliResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   r.out = read_text(out);
