@@ -175,6 +175,8 @@ struct Workspace {
   std::vector<float> router;     // [n, n_routed_experts]
   std::vector<int32_t> topk_ids;     // [n, experts_per_tok]
   std::vector<float> topk_weights;   // [n, experts_per_tok]
+  std::vector<int32_t> expert_tokens;   // [tokens routed to one expert]: batch rows
+  std::vector<float> expert_weights;    // [tokens routed to one expert]: their routing weights
   std::vector<float> expert_x;   // [tokens routed to one expert, hidden]
   std::vector<float> expert_y;   // [tokens routed to one expert, hidden]
   std::vector<float> normed;     // [rows, hidden] rows picked for the head

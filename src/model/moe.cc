@@ -126,10 +126,8 @@ void moe(const ModelConfig& c, const MoeWeights& w, int64_t n, Workspace& ws, Th
   // so each token's sum runs in the same order whatever else is in the batch.
   float* out = grow(ws.mlp_out, n * hidden);
   std::fill(out, out + n * hidden, 0.0f);
-  std::vector<int32_t> tokens;  // tokens routed to the current expert
-  std::vector<float> token_weights;
-  tokens.reserve(static_cast<size_t>(n));
-  token_weights.reserve(static_cast<size_t>(n));
+  std::vector<int32_t>& tokens = ws.expert_tokens;  // rows routed to the current expert
+  std::vector<float>& token_weights = ws.expert_weights;
   for (int64_t e = 0; e < experts; ++e) {
     tokens.clear();
     token_weights.clear();
