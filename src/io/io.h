@@ -75,4 +75,46 @@ nlohmann::json read_json_file(const std::string& path);
 // Whether a path exists and is a regular file.
 bool file_exists(const std::string& path);
 
+// ---------------------------------------------------------------------------------------------
+// Writing checkpoints (io/safetensors_writer.cc).
+
+// A tensor to be written: its name, element type and shape.
+struct TensorSpec {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  uint64_t nbytes() const;  // numel * dtype_size
+};
+
+// Writes a safetensors checkpoint into a folder: model.safetensors, or, when the tensors exceed
+// max_shard_bytes (> 0), model-0000i-of-0000n.safetensors shards plus
+// model.safetensors.index.json. All tensors are declared up front, so each file's header (with
+// the data offsets, padded so the data section starts 8-byte aligned) is written first; the data
+// then streams in: write() puts bytes of one tensor at their place in its file, in any order and
+// from any thread. Tensors are packed without gaps (as the format requires), wider element types
+// first, so every tensor starts aligned to its element size. Shards are filled in declaration
+// order; a tensor larger than max_shard_bytes gets a shard of its own. Files are written under a
+// temporary name and renamed by finish(); a writer destroyed before finish() removes them.
+class SafeTensorsWriter {
+ public:
+  SafeTensorsWriter(const std::string& dir, std::vector<TensorSpec> tensors,
+                    uint64_t max_shard_bytes = 0);
+  ~SafeTensorsWriter();
+  SafeTensorsWriter(const SafeTensorsWriter&) = delete;
+  SafeTensorsWriter& operator=(const SafeTensorsWriter&) = delete;
+
+  // Writes bytes [offset, offset + nbytes) of tensor `name`. Each byte of each tensor must be
+  // written exactly once. Thread-safe. Throws Error naming the file and tensor.
+  void write(const std::string& name, const void* data, size_t nbytes, uint64_t offset = 0);
+  // Checks every tensor was written in full, closes and renames the files, writes the index.
+  void finish();
+
+  const std::vector<std::string>& files() const;  // the data files' names (without the folder)
+  uint64_t total_bytes() const;                   // all tensor data bytes
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace dsx

@@ -11,5 +11,12 @@ using Command = std::function<int()>;
 
 Command add_generate(CLI::App& app);
 Command add_verify(CLI::App& app);
+Command add_complete(CLI::App& app);
+Command add_chat(CLI::App& app);
+Command add_tokenize(CLI::App& app);
+Command add_perplexity(CLI::App& app);
+Command add_serve(CLI::App& app);
+Command add_synth(CLI::App& app);
+Command add_bench(CLI::App& app);
 
 }  // namespace dsx::cli

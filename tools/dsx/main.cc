@@ -16,6 +16,14 @@ int main(int argc, char** argv) {
   };
   add("generate", "generate tokens from a prompt", dsx::cli::add_generate);
   add("verify", "compare the engine with a reference.safetensors", dsx::cli::add_verify);
+  add("complete", "fill in the middle between --prefix and --suffix", dsx::cli::add_complete);
+  add("chat", "chat interactively with the model's chat template", dsx::cli::add_chat);
+  add("run", "same as chat (Ollama's name for it)", dsx::cli::add_chat);
+  add("tokenize", "print the token ids of text on stdin", dsx::cli::add_tokenize);
+  add("perplexity", "perplexity over held-out tokens", dsx::cli::add_perplexity);
+  add("serve", "serve the OpenAI- and Ollama-compatible HTTP API", dsx::cli::add_serve);
+  add("synth", "write a random-weight checkpoint with a real model's shape", dsx::cli::add_synth);
+  add("bench", "measure prefill and decode against the machine's limits", dsx::cli::add_bench);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,337 @@
+// dsx bench: prefill and decode speed on one model, next to the machine's limits, in one run.
+//
+// The method (DESIGN.md, Performance): decode reads every active weight and the cache once per
+// token, so bytes/token divided by the measured read bandwidth is its floor; prefill is bound by
+// arithmetic, so FLOPs/token divided by the measured float32 FMA peak is its floor. Both are
+// counted here from the model's config and stored weight types, and printed beside the achieved
+// figures. What is counted:
+//   FLOPs/token (prefill): 2 x the matmul weights one token multiplies — the attention
+//     projections (q or q_a + q_b, kv_a_proj_with_mqa, kv_b_proj as the absorbed W_UK / W_UV per
+//     head, o_proj), the router, the dense MLP or the shared experts plus num_experts_per_tok
+//     routed experts — plus the absorbed attention over the cache at the mean context (p+1)/2:
+//     heads x ctx x (2(kv_lora + rope) for the scores + 2 kv_lora for the weighted sum). The head
+//     runs once per prompt (only the last position's logits), so it adds 2 vocab hidden / p.
+//   bytes/token (decode, batch of one): the same weights as stored (fp8 with its block scales),
+//     exactly num_experts_per_tok routed experts per MoE layer (a token's top-k are k distinct
+//     experts), the norms, one embedding row, the head, plus the cache the token attends to at
+//     the mean decode context p + (n+1)/2: layers x ctx x (kv_lora + rope) float32.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "commands.h"
+#include "engine/engine.h"
+
+namespace dsx::cli {
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+struct BenchArgs {
+  std::string model;
+  int prompt = 512;
+  int decode = 128;
+  int threads = 0;
+  int reps = 1;
+  bool json = false;
+  uint64_t seed = 1;
+};
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Bytes of a stored weight, block scales included.
+double bytes_of(const WeightView& w) {
+  if (!w.data) return 0.0;
+  double b = static_cast<double>(w.rows) * static_cast<double>(w.cols) * dtype_size(w.type);
+  if (w.block_scale)
+    b += 4.0 * static_cast<double>((w.rows + w.block - 1) / w.block) *
+         static_cast<double>((w.cols + w.block - 1) / w.block);
+  return b;
+}
+double params_of(const WeightView& w) {
+  return w.data ? static_cast<double>(w.rows) * static_cast<double>(w.cols) : 0.0;
+}
+double mlp_bytes(const MlpWeights& m) { return bytes_of(m.gate) + bytes_of(m.up) + bytes_of(m.down); }
+double mlp_params(const MlpWeights& m) { return params_of(m.gate) + params_of(m.up) + params_of(m.down); }
+
+const char* short_dtype(DType t) {
+  switch (t) {
+    case DType::BF16: return "bf16";
+    case DType::F16: return "f16";
+    case DType::F32: return "f32";
+    case DType::F8_E4M3: return "fp8_e4m3";
+    default: return dtype_name(t);
+  }
+}
+
+// What one token costs, from the config and the stored weights.
+struct Costs {
+  double matmul_params = 0;     // weights a token multiplies in the layers (no head)
+  double layer_bytes = 0;       // their stored bytes, norms included
+  double head_params = 0, head_bytes = 0, embed_row_bytes = 0, final_norm_bytes = 0;
+  double attn_flops_per_key = 0;  // all layers, all heads, per cached position attended
+  double kv_bytes_per_key = 0;    // all main layers, per cached position read
+};
+
+Costs count_costs(const Model& model) {
+  const ModelConfig& c = model.config();
+  const ModelWeights& w = model.weights();
+  Costs k;
+  for (const LayerWeights& l : w.layers) {
+    const MlaWeights& a = l.attn;
+    for (const WeightView* v : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.kv_b, &a.o}) {
+      k.matmul_params += params_of(*v);
+      k.layer_bytes += bytes_of(*v);
+    }
+    k.layer_bytes += bytes_of(a.q_a_norm) + bytes_of(a.kv_a_norm) + bytes_of(l.input_norm) +
+                     bytes_of(l.post_attn_norm);
+    if (!l.moe) {
+      k.matmul_params += mlp_params(l.mlp);
+      k.layer_bytes += mlp_bytes(l.mlp);
+      continue;
+    }
+    const MoeWeights& m = l.experts;
+    const double kk = static_cast<double>(c.num_experts_per_tok);
+    k.matmul_params += params_of(m.router) + kk * mlp_params(m.experts.at(0));
+    k.layer_bytes += bytes_of(m.router) + 4.0 * static_cast<double>(m.bias.size()) +
+                     kk * mlp_bytes(m.experts.at(0));
+    if (m.shared) {
+      k.matmul_params += mlp_params(*m.shared);
+      k.layer_bytes += mlp_bytes(*m.shared);
+    }
+  }
+  k.head_params = params_of(w.lm_head);
+  k.head_bytes = bytes_of(w.lm_head);
+  k.embed_row_bytes = static_cast<double>(w.embed.cols) * dtype_size(w.embed.type);
+  k.final_norm_bytes = bytes_of(w.final_norm);
+  const double layers = static_cast<double>(c.num_hidden_layers);
+  const double heads = static_cast<double>(c.num_attention_heads);
+  const double lora = static_cast<double>(c.kv_lora_rank), rope = static_cast<double>(c.qk_rope_head_dim);
+  k.attn_flops_per_key = layers * heads * (2.0 * (lora + rope) + 2.0 * lora);
+  k.kv_bytes_per_key = layers * (lora + rope) * 4.0;
+  return k;
+}
+
+std::string human_bytes(double b) {
+  char buf[32];
+  if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
+  else if (b >= 1e6) std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
+  else std::snprintf(buf, sizeof buf, "%.1f KB", b / 1e3);
+  return buf;
+}
+
+void progress(bool tty, const char* text) {
+  if (!tty) return;
+  std::fprintf(stderr, "\r\033[Kbench: %s", text);
+  std::fflush(stderr);
+}
+
+int32_t argmax(std::span<const float> logits) {
+  int32_t best = 0;
+  for (size_t i = 1; i < logits.size(); ++i)
+    if (logits[i] > logits[best]) best = static_cast<int32_t>(i);
+  return best;
+}
+
+int run_bench(const BenchArgs& a) {
+  const bool tty = ::isatty(STDERR_FILENO);
+  progress(tty, "loading the model");
+  const auto t_load = Clock::now();
+  std::shared_ptr<const Model> model = Model::load(a.model);
+  const double load_s = seconds_since(t_load);
+  const ModelConfig& c = model->config();
+
+  // The file's parameters (MTP layers included, block scales not) and the layers' weight type.
+  double params = 0, file_bytes = 0;
+  {
+    const SafeTensors st = SafeTensors::open_dir(a.model);
+    for (const std::string& name : st.names()) {
+      const TensorInfo& t = st.get(name);
+      file_bytes += static_cast<double>(t.nbytes);
+      if (name.size() < 10 || name.compare(name.size() - 10, 10, "_scale_inv") != 0)
+        params += static_cast<double>(t.numel());
+    }
+  }
+  const DType layer_dtype = model->weights().layers.at(0).attn.o.type;
+
+  EngineOptions options;
+  options.threads = a.threads;
+  options.ctx_size = static_cast<int64_t>(a.prompt) + a.decode;
+  options.max_sequences = 1;
+  if (options.ctx_size > c.max_position_embeddings)
+    throw Error("-p/-n: " + std::to_string(options.ctx_size) + " positions exceed the model's " +
+                "max_position_embeddings " + std::to_string(c.max_position_embeddings));
+  Runner runner(model, options);
+  const int threads = runner.pool().size();
+
+  // Random prompt tokens, the same for a seed.
+  std::vector<int32_t> prompt(static_cast<size_t>(a.prompt));
+  uint64_t state = a.seed * 0x9E3779B97F4A7C15ull + 1;
+  for (int32_t& t : prompt) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    t = static_cast<int32_t>(state % static_cast<uint64_t>(c.vocab_size));
+  }
+
+  // Warm-up: a short prefill faults the mapped weights in (and routes to most experts), so the
+  // timed runs measure the engine, not the page cache.
+  {
+    progress(tty, "warm-up");
+    const int32_t seq = runner.new_sequence();
+    const size_t w = std::min<size_t>(prompt.size(), 64);
+    runner.append(seq, std::span<const int32_t>(prompt.data(), w));
+    runner.free_sequence(seq);
+  }
+
+  double prefill_s = 1e30, decode_s = 1e30;
+  for (int rep = 0; rep < a.reps; ++rep) {
+    char text[64];
+    std::snprintf(text, sizeof text, "prefill %d tokens (rep %d/%d)", a.prompt, rep + 1, a.reps);
+    progress(tty, text);
+    const int32_t seq = runner.new_sequence();
+    auto t0 = Clock::now();
+    std::span<const float> logits = runner.append(seq, prompt);
+    prefill_s = std::min(prefill_s, seconds_since(t0));
+    std::snprintf(text, sizeof text, "decode %d tokens (rep %d/%d)", a.decode, rep + 1, a.reps);
+    progress(tty, text);
+    t0 = Clock::now();
+    for (int i = 0; i < a.decode; ++i) {
+      const int32_t next = argmax(logits);
+      logits = runner.append(seq, std::span<const int32_t>(&next, 1));
+    }
+    if (a.decode > 0) decode_s = std::min(decode_s, seconds_since(t0));
+    runner.free_sequence(seq);
+  }
+
+  // Peak RSS before the machine measurements, whose read buffer would dominate it.
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double peak_rss = static_cast<double>(usage.ru_maxrss) * 1024.0;
+
+  progress(tty, "measuring read bandwidth");
+  const double bw_gbs = kernels::measure_read_bandwidth_gbs(&runner.pool());
+  progress(tty, "measuring FMA peak");
+  const double peak_gflops = kernels::measure_fma_peak_gflops(&runner.pool());
+  if (tty) std::fprintf(stderr, "\r\033[K");
+
+  const Costs k = count_costs(*model);
+  const double p = a.prompt, n = a.decode;
+  const double prefill_ctx = (p + 1.0) / 2.0;
+  const double prefill_flops = 2.0 * k.matmul_params + k.attn_flops_per_key * prefill_ctx +
+                               2.0 * k.head_params / p;
+  const double prefill_tps = p / prefill_s;
+  const double prefill_gflops = prefill_flops * prefill_tps / 1e9;
+  const double decode_ctx = p + (n + 1.0) / 2.0;
+  const double weight_bytes = k.layer_bytes + k.head_bytes + k.embed_row_bytes + k.final_norm_bytes;
+  const double kv_read = k.kv_bytes_per_key * decode_ctx;
+  const double decode_bytes = weight_bytes + kv_read;
+  const double decode_tps = a.decode > 0 ? n / decode_s : 0.0;
+  const double decode_gbs = decode_bytes * decode_tps / 1e9;
+  const double kv_per_token = static_cast<double>(runner.cache().bytes_per_token());
+  const char* backend = kernels::backend_name(kernels::best_backend());
+
+  json j;
+  j["model"] = {{"dir", a.model},
+                {"model_type", c.model_type},
+                {"layers", c.num_hidden_layers},
+                {"mtp_layers", c.num_nextn_predict_layers},
+                {"hidden", c.hidden_size},
+                {"heads", c.num_attention_heads},
+                {"experts", c.n_routed_experts},
+                {"experts_per_tok", c.num_experts_per_tok},
+                {"shared_experts", c.n_shared_experts},
+                {"vocab", c.vocab_size},
+                {"params", params},
+                {"file_bytes", file_bytes},
+                {"weight_dtype", short_dtype(layer_dtype)},
+                {"head_dtype", short_dtype(model->weights().lm_head.type)}};
+  j["threads"] = threads;
+  j["backend"] = backend;
+  j["prompt_tokens"] = a.prompt;
+  j["decode_tokens"] = a.decode;
+  j["context"] = a.prompt + a.decode;
+  j["reps"] = a.reps;
+  j["load_seconds"] = load_s;
+  j["machine"] = {{"read_bandwidth_gbs", bw_gbs}, {"fma_peak_gflops", peak_gflops}, {"threads", threads}};
+  j["prefill"] = {{"tokens_per_s", prefill_tps},
+                  {"seconds", prefill_s},
+                  {"flops_per_token", prefill_flops},
+                  {"mean_context", prefill_ctx},
+                  {"gflops", prefill_gflops},
+                  {"flop_limit_tokens_per_s", peak_gflops * 1e9 / prefill_flops},
+                  {"share_of_flop_peak", peak_gflops > 0 ? prefill_gflops / peak_gflops : 0.0}};
+  j["decode"] = {{"tokens_per_s", decode_tps},
+                 {"seconds", a.decode > 0 ? decode_s : 0.0},
+                 {"bytes_per_token", decode_bytes},
+                 {"weight_bytes_per_token", weight_bytes},
+                 {"kv_bytes_read_per_token", kv_read},
+                 {"mean_context", decode_ctx},
+                 {"routed_experts_per_layer", c.num_experts_per_tok},
+                 {"gbs", decode_gbs},
+                 {"bandwidth_limit_tokens_per_s", bw_gbs * 1e9 / decode_bytes},
+                 {"share_of_bandwidth", bw_gbs > 0 ? decode_gbs / bw_gbs : 0.0}};
+  j["memory"] = {{"peak_rss_bytes", peak_rss}, {"kv_cache_bytes_per_token", kv_per_token}};
+
+  if (a.json) {
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("model    %s: %s, %lld layers (+%lld MTP), hidden %lld, %lld heads, %lld experts "
+              "(top-%lld + %lld shared), vocab %lld, %.1fM params, weights %s (head %s), %s on disk\n",
+              a.model.c_str(), c.model_type.c_str(), (long long)c.num_hidden_layers,
+              (long long)c.num_nextn_predict_layers, (long long)c.hidden_size,
+              (long long)c.num_attention_heads, (long long)c.n_routed_experts,
+              (long long)c.num_experts_per_tok, (long long)c.n_shared_experts,
+              (long long)c.vocab_size, params / 1e6, short_dtype(layer_dtype),
+              short_dtype(model->weights().lm_head.type), human_bytes(file_bytes).c_str());
+  std::printf("run      %d thread%s (%s), prompt %d + decode %d = context %d, best of %d rep%s, "
+              "loaded in %.2f s\n",
+              threads, threads == 1 ? "" : "s", backend, a.prompt, a.decode, a.prompt + a.decode, a.reps,
+              a.reps == 1 ? "" : "s", load_s);
+  std::printf("machine  read bandwidth %.1f GB/s, float32 FMA peak %.1f GFLOP/s (%d thread%s)\n",
+              bw_gbs, peak_gflops, threads, threads == 1 ? "" : "s");
+  std::printf("prefill  %.1f tok/s (%.3f s): %.3f GFLOP/token at mean context %.0f -> %.1f GFLOP/s "
+              "= %.1f%% of FMA peak (limit %.1f tok/s)\n",
+              prefill_tps, prefill_s, prefill_flops / 1e9, prefill_ctx, prefill_gflops,
+              100.0 * prefill_gflops / peak_gflops, peak_gflops * 1e9 / prefill_flops);
+  if (a.decode > 0)
+    std::printf("decode   %.2f tok/s (%.3f s): %s/token (weights %s with %lld routed experts a "
+                "layer, KV %s at mean context %.0f) -> %.2f GB/s = %.1f%% of bandwidth "
+                "(limit %.1f tok/s)\n",
+                decode_tps, decode_s, human_bytes(decode_bytes).c_str(),
+                human_bytes(weight_bytes).c_str(), (long long)c.num_experts_per_tok,
+                human_bytes(kv_read).c_str(), decode_ctx, decode_gbs, 100.0 * decode_gbs / bw_gbs,
+                bw_gbs * 1e9 / decode_bytes);
+  std::printf("memory   peak RSS %s, KV cache %s/token (%lld cache layers x %lld floats)\n",
+              human_bytes(peak_rss).c_str(), human_bytes(kv_per_token).c_str(),
+              (long long)model->cache_layers(), (long long)(c.kv_lora_rank + c.qk_rope_head_dim));
+  return 0;
+}
+
+}  // namespace
+
+Command add_bench(CLI::App& app) {
+  auto args = std::make_shared<BenchArgs>();
+  app.add_option("-m,--model", args->model, "model folder (config.json + safetensors)")->required();
+  app.add_option("-p,--n-prompt", args->prompt, "prompt tokens (random ids) to prefill")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("-n,--n-gen", args->decode, "tokens to decode after the prompt")
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_option("-t,--threads", args->threads, "threads (0: all cores)")->check(CLI::Range(0, 1024));
+  app.add_option("-r,--reps", args->reps, "repetitions; the best time of each phase is reported")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--seed", args->seed, "seed of the random prompt");
+  app.add_flag("--json", args->json, "print one JSON object instead of text");
+  return [args]() { return run_bench(*args); };
+}
+
+}  // namespace dsx::cli
