@@ -2,6 +2,7 @@
 // Everything else in dsx builds on these; nothing here knows about models.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
@@ -71,16 +72,32 @@ class ThreadPool {
 
  private:
   void worker_loop(int index);
+  void wait_for_workers();
 
+  // Hand-off without a system call on the hot path: the caller publishes job_/job_n_ and bumps
+  // generation_ (release); workers spin briefly on it, then sleep on wake_, counted in sleepers_
+  // so the caller only locks and notifies when someone sleeps. Completion is the same pattern
+  // on pending_ / caller_sleeping_ / done_. The seq_cst operations on the counter and the
+  // sleeper flag are what stop a wake-up from being lost (see thread_pool.cc).
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable done_;
-  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;  // valid while pending_ > 0
   int64_t job_n_ = 0;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> caller_sleeping_{false};
+  std::atomic<bool> stop_{false};
+  // Spinning only pays while every pool thread has a core. A worker that finds a job long after
+  // it was published was preempted while spinning (more runnable threads than cores), so the
+  // caller then falls back to sleeping for a number of calls that doubles while it keeps happening.
+  int64_t publish_ns_ = 0;  // when the current job was published (steady clock)
+  std::atomic<bool> late_{false};
+  std::atomic<bool> spin_{true};
+  int sleep_calls_left_ = 0;  // caller only
+  int sleep_backoff_ = 0;     // caller only
 };
 
 }  // namespace dsx

@@ -1,4 +1,6 @@
 // Entry points: choose an implementation once per call from the CPU's features.
+#include <cpuid.h>
+
 #include <algorithm>
 
 #include "kernels/cpu/cpu_kernels.h"
@@ -9,8 +11,17 @@ namespace dsx::kernels {
 Backend best_backend() {
   static const Backend best = [] {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return Backend::Avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Backend::Avx2;
+    // The same features the kernels are compiled for (kernels/cpu/simd.h).
+    // F16C (CPUID.1:ECX bit 29) through cpuid: not every compiler's __builtin_cpu_supports
+    // knows it. Every AVX2 CPU made has it; the OS support for its YMM state comes with AVX2's.
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+    if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+      return Backend::Avx512;
+    }
+    if (avx2) return Backend::Avx2;
     return Backend::Reference;
   }();
   return best;
@@ -47,6 +58,57 @@ void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, fl
   pool->parallel_for(groups, [&](int64_t g0, int64_t g1) {
     run_rows(g0 * group, std::min(w.rows, g1 * group));
   });
+}
+
+float dot(const float* a, const float* b, int64_t n) {
+  return dot(a, b, n, best_backend());
+}
+
+void axpy(float a, const float* x, float* y, int64_t n) {
+  axpy(a, x, y, n, best_backend());
+}
+
+float dot(const float* a, const float* b, int64_t n, Backend backend) {
+  if (n <= 0) return 0.0f;
+  switch (backend) {
+    case Backend::Avx512:
+      return cpu::avx512::dot(a, b, n);
+    case Backend::Avx2:
+      return cpu::avx2::dot(a, b, n);
+    default:
+      return dot_reference(a, b, n);
+  }
+}
+
+void axpy(float a, const float* x, float* y, int64_t n, Backend backend) {
+  if (n <= 0) return;
+  switch (backend) {
+    case Backend::Avx512:
+      return cpu::avx512::axpy(a, x, y, n);
+    case Backend::Avx2:
+      return cpu::avx2::axpy(a, x, y, n);
+    default:
+      return axpy_reference(a, x, y, n);
+  }
+}
+
+void matvec_transposed_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y,
+                            Backend backend) {
+  // fp8 needs whole vectors inside one scale block; otherwise (and for other types) the reference.
+  const bool types_ok =
+      w.type == DType::F32 || w.type == DType::BF16 || w.type == DType::F16 ||
+      (w.type == DType::F8_E4M3 && w.block_scale && w.block > 0 && w.block % 16 == 0);
+  if (w.cols <= 0) return;
+  if (backend == Backend::Avx512 && types_ok)
+    return cpu::avx512::matvec_transposed_rows(x, w, r0, n, y);
+  if (backend == Backend::Avx2 && types_ok)
+    return cpu::avx2::matvec_transposed_rows(x, w, r0, n, y);
+  matvec_transposed_rows(x, w, r0, n, y);
+}
+
+void matvec_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y,
+                 Backend backend) {
+  cpu::matvec_rows(x, w, r0, n, y, backend);
 }
 
 }  // namespace dsx::kernels

@@ -46,6 +46,39 @@ void matmul_reference(const float* x, int64_t ldx, int64_t tokens, const WeightV
 // a row band of w (used to fold W_UK into the query for absorbed MLA decode). x: [n], y: [w.cols].
 void matvec_transposed_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y);
 
+// y[i] = sum_c x[c] * w[r0 + i][c]   for i < n: a product with a band of rows that need not start on
+// an fp8 scale-block boundary (W_UV of one head in absorbed MLA). x: [w.cols], y: [n].
+void matvec_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y);
+
+// sum_i a[i] * b[i]; the reduction order depends only on n.
+float dot(const float* a, const float* b, int64_t n);
+
+// y[i] += a * x[i]
+void axpy(float a, const float* x, float* y, int64_t n);
+
+// Scalar references of dot and axpy.
+float dot_reference(const float* a, const float* b, int64_t n);
+void axpy_reference(float a, const float* x, float* y, int64_t n);
+
+// The same ops with an explicit backend (Backend::Reference runs the scalar reference). dot and
+// axpy above use best_backend(); the five-argument matvec_transposed_rows and matvec_rows above
+// are the scalar references, so decode code should call these with best_backend(). Each output
+// is computed in an order that depends only on the op's inner dimension (bit-identical across
+// calls and threads for a given backend).
+float dot(const float* a, const float* b, int64_t n, Backend backend);
+void axpy(float a, const float* x, float* y, int64_t n, Backend backend);
+void matvec_transposed_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y,
+                            Backend backend);
+void matvec_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y,
+                 Backend backend);
+
+// Machine limits for `dsx bench` (kernels/machine.cc). Streaming read bandwidth in GB/s (1e9
+// bytes/s) over a buffer several times the last-level cache, all pool threads, best of a few
+// passes (~0.5 s). Float32 FMA peak in GFLOP/s from independent register FMA chains on all pool
+// threads, with the widest vectors the CPU has (~0.2 s).
+double measure_read_bandwidth_gbs(ThreadPool* pool);
+double measure_fma_peak_gflops(ThreadPool* pool);
+
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i], accumulated in float32 (double for the sum).
 // weight: F32 or BF16 vector of length n.
 void rmsnorm(const float* x, const WeightView& weight, float eps, int64_t n, float* out);

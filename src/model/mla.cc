@@ -84,6 +84,7 @@ void mla_attention(const ModelConfig& c, const Rope& rope, const MlaWeights& w, 
 
   // Per (token, head): absorb W_UK into the query, attend over the cache, apply W_UV.
   const float scale = static_cast<float>(c.softmax_scale());
+  const kernels::Backend backend = kernels::best_backend();
   float* q_latent = grow(ws.q_latent, n * heads * kv_a_dim);
   float* o_latent = grow(ws.o_latent, n * heads * kv_lora);
   float* attn = grow(ws.attn, n * heads * vdim);
@@ -93,11 +94,12 @@ void mla_attention(const ModelConfig& c, const Rope& rope, const MlaWeights& w, 
       float* qh = q + t * heads * qk + head * qk;  // [nope | rope]
       float* ql = q_latent + i * kv_a_dim;          // [kv_lora | rope]
       rope.apply(qh + nope, batch.positions[t]);
-      kernels::matvec_transposed_rows(qh, w.kv_b, head * (nope + vdim), nope, ql);
+      kernels::matvec_transposed_rows(qh, w.kv_b, head * (nope + vdim), nope, ql, backend);
       for (int64_t r = 0; r < rope_dim; ++r) ql[kv_lora + r] = qh[nope + r];
       float* ol = o_latent + i * kv_lora;
       attend(ql, kv_lora, rope_dim, scale, cache, cache_layer, batch.seqs[t], batch.positions[t], ol);
-      kernels::matvec_rows(ol, w.kv_b, head * (nope + vdim) + nope, vdim, attn + t * heads * vdim + head * vdim);
+      kernels::matvec_rows(ol, w.kv_b, head * (nope + vdim) + nope, vdim,
+                           attn + t * heads * vdim + head * vdim, backend);
     }
   });
 

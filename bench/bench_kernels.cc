@@ -1,0 +1,164 @@
+// Kernel micro-benchmarks: matmul against the machine's limits, measured in the same run.
+//   GEMV (tokens = 1, decode): bytes of weights read per second against the measured streaming
+//   read bandwidth; cycles through enough copies of the matrix to exceed twice the last-level
+//   cache, so every call reads from DRAM.
+//   GEMM (tokens = 512, prefill): FLOP/s against the measured float32 FMA peak.
+// Each for 1 and 2 threads, on the best backend (and the reference for scale).
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/ops.h"
+
+namespace dsx::kernels {
+namespace {
+
+ThreadPool* pool_of(int threads) {
+  static std::map<int, std::unique_ptr<ThreadPool>> pools;
+  auto& p = pools[threads];
+  if (!p) p = std::make_unique<ThreadPool>(threads);
+  return p.get();
+}
+
+// Limits are measured right before each benchmark, not once per run, so a figure and the limit
+// it is divided by see the same machine (on a shared host other tenants move both).
+double read_bandwidth(int threads) {
+  return measure_read_bandwidth_gbs(pool_of(threads));
+}
+
+double fma_peak(int threads) {
+  return measure_fma_peak_gflops(pool_of(threads));
+}
+
+// A weight matrix [rows, cols] with realistic values (no NaN, inf or denormal codes), optionally
+// repeated `copies` times back to back. fp8 gets unit block scales.
+struct Weights {
+  DType type;
+  int64_t rows, cols, copies;
+  std::vector<uint8_t> bytes;
+  std::vector<float> scales;
+
+  Weights(DType t, int64_t r, int64_t c, int64_t n) : type(t), rows(r), cols(c), copies(n) {
+    const int64_t elems = rows * cols;
+    const size_t esize = dtype_size(type);
+    bytes.resize(static_cast<size_t>(elems * copies) * esize);
+    std::mt19937 rng(42);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<uint8_t> one(static_cast<size_t>(elems) * esize);
+    for (int64_t i = 0; i < elems; ++i) {
+      const float v = normal(rng);
+      switch (type) {
+        case DType::BF16: {
+          const uint16_t h = f32_to_bf16(v * 0.05f);
+          std::memcpy(&one[i * 2], &h, 2);
+          break;
+        }
+        case DType::F8_E4M3:
+          one[i] = f32_to_fp8_e4m3(v * 100.0f);
+          break;
+        default:
+          std::memcpy(&one[i * 4], &v, 4);
+          break;
+      }
+    }
+    for (int64_t k = 0; k < copies; ++k)
+      std::copy(one.begin(), one.end(), bytes.begin() + k * one.size());
+    scales.assign(((rows + 127) / 128) * ((cols + 127) / 128), 0.0005f);
+  }
+  size_t matrix_bytes() const { return static_cast<size_t>(rows * cols) * dtype_size(type); }
+  WeightView view(int64_t k) const {
+    WeightView w;
+    w.type = type;
+    w.rows = rows;
+    w.cols = cols;
+    w.data = bytes.data() + k * matrix_bytes();
+    w.block_scale = scales.data();
+    return w;
+  }
+};
+
+int64_t copies_beyond_llc(size_t matrix_bytes) {
+  const long llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  const size_t target = std::max<size_t>(2 * static_cast<size_t>(std::max(llc, 0L)), 256u << 20);
+  return std::max<int64_t>(2, static_cast<int64_t>((target + matrix_bytes - 1) / matrix_bytes));
+}
+
+// args: dtype, threads, backend
+void BM_Gemv(benchmark::State& state) {
+  const auto type = static_cast<DType>(state.range(0));
+  const int threads = static_cast<int>(state.range(1));
+  const auto backend = static_cast<Backend>(state.range(2));
+  constexpr int64_t kRows = 8192, kCols = 4096;
+  const Weights w(type, kRows, kCols,
+                  copies_beyond_llc(static_cast<size_t>(kRows * kCols) * dtype_size(type)));
+  ThreadPool* pool = pool_of(threads);
+  const double bw = read_bandwidth(threads);
+  std::vector<float> x(kCols, 0.5f), y(kRows);
+  int64_t k = 0, calls = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    matmul(x.data(), kCols, 1, w.view(k), y.data(), kRows, pool, backend);
+    benchmark::DoNotOptimize(y.data());
+    k = (k + 1) % w.copies;
+    ++calls;
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double gbs = static_cast<double>(w.matrix_bytes()) * calls / s / 1e9;
+  state.counters["GB/s"] = gbs;
+  state.counters["read_bw_GB/s"] = bw;
+  state.counters["pct_of_bw"] = 100.0 * gbs / bw;
+  state.SetLabel(std::string(dtype_name(type)) + " [8192x4096] x" + std::to_string(w.copies) +
+                 " copies, " + backend_name(backend) + ", threads=" + std::to_string(threads));
+}
+
+// args: dtype, threads, backend
+void BM_Gemm(benchmark::State& state) {
+  const auto type = static_cast<DType>(state.range(0));
+  const int threads = static_cast<int>(state.range(1));
+  const auto backend = static_cast<Backend>(state.range(2));
+  constexpr int64_t kRows = 4096, kCols = 4096, kTokens = 512;
+  const Weights w(type, kRows, kCols, 1);
+  ThreadPool* pool = pool_of(threads);
+  const double peak = fma_peak(threads);
+  std::vector<float> x(kTokens * kCols), y(kTokens * kRows);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (auto& v : x) v = u(rng);
+  int64_t calls = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    matmul(x.data(), kCols, kTokens, w.view(0), y.data(), kRows, pool, backend);
+    benchmark::DoNotOptimize(y.data());
+    ++calls;
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double gflops = 2.0 * kTokens * kRows * kCols * calls / s / 1e9;
+  state.counters["GFLOP/s"] = gflops;
+  state.counters["fma_peak_GFLOP/s"] = peak;
+  state.counters["pct_of_peak"] = 100.0 * gflops / peak;
+  state.SetLabel(std::string(dtype_name(type)) + " [4096x4096] tokens=512, " +
+                 backend_name(backend) + ", threads=" + std::to_string(threads));
+}
+
+void Args(benchmark::internal::Benchmark* b) {
+  const auto best = static_cast<int64_t>(best_backend());
+  for (DType t : {DType::BF16, DType::F8_E4M3, DType::F32}) {
+    for (int threads : {1, 2}) b->Args({static_cast<int64_t>(t), threads, best});
+  }
+}
+
+BENCHMARK(BM_Gemv)->Apply(Args)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_Gemm)->Apply(Args)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+
+}  // namespace
+}  // namespace dsx::kernels
+
+BENCHMARK_MAIN();

@@ -1,0 +1,366 @@
+// Shared matmul kernel text (GEMV and tiled GEMM), compiled once per instruction set.
+//
+// Include this only inside a target region and the matching namespace, after simd.h:
+//   DSX_BEGIN_AVX512 namespace dsx::kernels::cpu::avx512 { #include "matmul_tiling.h" ... }
+// It has no include guard on purpose (each region needs its own copy) and includes nothing.
+//
+// THE ORDER OF OPERATIONS (the determinism contract). With L = kLanes, every path computes one
+// output y[t][r] = sum_c x[t][c] * w[r][c] as:
+//   acc = 0 (L lanes)
+//   for each chunk k of L columns, in order:  acc = fma(w[r][kL..kL+L), x[t][kL..kL+L), acc)
+//     (the last chunk, if cols % L != 0, is zero-padded in both operands)
+//   y[t][r] = hsum(acc)   (the fixed tree in simd.h)
+// FP8 weights enter as the exact decode q * 2^-8 and the block scale moves to the activations:
+// x'[c] = x[c] * (256 * s[r / block][c / block]), rounded once, then the same chain over
+// (q * 2^-8, x'). x' depends only on the row's block-scale row, so it is computed once per
+// `block` rows (GEMV: into a scratch row; GEMM: while packing x) and the kernels stay plain FMA
+// chains: no multiply per weight, no per-block fold.
+// GEMV (tokens == 1) converts weights in registers; GEMM converts a tile of weights once into a
+// small f32 buffer and reuses it across a block of tokens, and blocks columns (spilling acc to
+// memory between column blocks, which is exact). Neither changes the sequence above, so y[t][r]
+// is bit-identical whatever the token count, the tile a row or token lands in, or the thread
+// count.
+
+// Register tile of the GEMM micro-kernel: kTileRows x kTileTokens vector accumulators, plus one
+// register per tile row for the weights and one for x. AVX-512 has 32 registers (24 + 4 + 1);
+// AVX2 has 16 (12 + 2 + 1). With L1-resident operands this tile runs at ~87% of FMA peak.
+constexpr int kTileRows = kLanes == 16 ? 4 : 2;
+constexpr int kTileTokens = 6;
+// Cache blocking. A block of kBlockTokens tokens x kBlockCols columns of packed x (36 KiB with
+// AVX-512, 18 KiB with AVX2) stays in L1 while every row tile of a kBlockRows band streams its
+// packed weights past it; the block's vector accumulators (kBlockRows x kBlockTokens x 64 B) live
+// in L2 between column blocks. Weights are converted once per token block, so conversion costs
+// 1/kBlockTokens of the FMAs.
+constexpr int kBlockTokens = kTileTokens * 6;
+constexpr int kBlockRows = 16;
+constexpr int kBlockCols = kLanes == 16 ? 256 : 128;
+constexpr int kGemvRows = kLanes == 16 ? 8 : 4;  // rows per GEMV tile (one x load serves them)
+// GEMV prefetch distance per row stream. Converting weights takes several instructions per cache
+// line, so the out-of-order window alone keeps too few lines in flight to saturate DRAM;
+// prefetching this far ahead in each of the kGemvRows streams does (256-512 B measured best;
+// farther slowed fp8).
+constexpr int kGemvPrefetchBytes = 512;
+static_assert(kBlockRows % kTileRows == 0 && kBlockCols % kLanes == 0);
+
+// Weight formats: a chunk of L stored elements as float32 (exact conversions). kScaled: the
+// activations carry the block scale (fp8). kPairs: pair() decodes two chunks for the price of
+// about one and a half, which matters where decode, not memory, sets the pace.
+struct F32Weights {
+  using T = float;
+  static constexpr bool kScaled = false, kPairs = false;
+  static F chunk(const T* p) { return loadu(p); }
+  static F partial(const T* p, int n) { return load_first(p, n); }
+};
+struct Bf16Weights {
+  using T = uint16_t;
+  static constexpr bool kScaled = false, kPairs = false;
+  static F chunk(const T* p) { return load_bf16(p); }
+  static F partial(const T* p, int n) { return load_bf16_first(p, n); }
+};
+struct F16Weights {
+  using T = uint16_t;
+  static constexpr bool kScaled = false, kPairs = false;
+  static F chunk(const T* p) { return load_f16(p); }
+  static F partial(const T* p, int n) { return load_f16_first(p, n); }
+};
+struct Fp8Weights {  // values q * 2^-8
+  using T = uint8_t;
+  static constexpr bool kScaled = true, kPairs = true;
+  static F chunk(const T* p) { return load_fp8(p); }
+  static F partial(const T* p, int n) { return load_fp8_first(p, n); }
+  static void pair(const T* p, F* lo, F* hi) { load_fp8x2(p, lo, hi); }
+};
+
+// out[c - c0] = x[c] * (256 * scale_row[c / block]) for c in [c0, c1): the fp8 activations for
+// rows whose block-scale row is scale_row. c0 and block are multiples of kLanes, so each chunk
+// has one scale.
+inline void scale_x(const float* x, int64_t c0, int64_t c1, const float* scale_row, int64_t block,
+                    float* out) {
+  int64_t c = c0;
+  for (; c + kLanes <= c1; c += kLanes) {
+    storeu(out + (c - c0), mul(loadu(x + c), set1(scale_row[c / block] * 256.0f)));
+  }
+  if (c < c1) {
+    const int n = static_cast<int>(c1 - c);
+    store_first(out + (c - c0), mul(load_first(x + c, n), set1(scale_row[c / block] * 256.0f)), n);
+  }
+}
+
+// Per-thread scratch (slot 0: GEMV's scaled x, slot 1: GEMM's packed x), 64-byte aligned and
+// grown on first use, so warm calls allocate nothing.
+inline float* scratch(int slot, size_t floats) {
+  thread_local std::vector<float> bufs[2];
+  std::vector<float>& buf = bufs[slot];
+  const size_t align = 64 / sizeof(float);
+  if (buf.size() < floats + align) buf.resize(floats + align);
+  const auto addr = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - addr % 64) % 64) / sizeof(float);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMV: y[r] = x . w[r] for R rows at once (R independent FMA chains, R streams from memory; x
+// loaded once per chunk).
+// x: [cols]; w: R rows of [cols], row stride cols; y: [R].
+template <class W, int R>
+inline void gemv_tile(const float* x, const typename W::T* w, int64_t cols, float* y) {
+  F acc[R];
+  DSX_UNROLL for (int r = 0; r < R; ++r) acc[r] = zero();
+  const int64_t full = cols / kLanes;
+  const int tail = static_cast<int>(cols % kLanes);
+  int64_t k = 0;
+  if constexpr (W::kPairs) {
+    for (; k + 2 <= full; k += 2) {
+      const F x0 = loadu(x + k * kLanes), x1 = loadu(x + (k + 1) * kLanes);
+      DSX_UNROLL for (int r = 0; r < R; ++r) {
+        const typename W::T* p = w + r * cols + k * kLanes;
+        _mm_prefetch(reinterpret_cast<const char*>(p) + kGemvPrefetchBytes, _MM_HINT_T0);
+        F w0, w1;
+        W::pair(p, &w0, &w1);
+        acc[r] = fmadd(w0, x0, acc[r]);
+        acc[r] = fmadd(w1, x1, acc[r]);
+      }
+    }
+  }
+  for (; k < full; ++k) {
+    const F xk = loadu(x + k * kLanes);
+    DSX_UNROLL for (int r = 0; r < R; ++r) {
+      const typename W::T* p = w + r * cols + k * kLanes;
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kGemvPrefetchBytes, _MM_HINT_T0);
+      acc[r] = fmadd(W::chunk(p), xk, acc[r]);
+    }
+  }
+  if (tail) {
+    const F xk = load_first(x + full * kLanes, tail);
+    DSX_UNROLL for (int r = 0; r < R; ++r) {
+      acc[r] = fmadd(W::partial(w + r * cols + full * kLanes, tail), xk, acc[r]);
+    }
+  }
+  DSX_UNROLL for (int r = 0; r < R; ++r) y[r] = hsum(acc[r]);
+}
+
+template <class W>
+inline void gemv_rows(const float* x, const typename W::T* w, int64_t rows, int64_t cols,
+                      float* y) {
+  int64_t r = 0;
+  for (; r + kGemvRows <= rows; r += kGemvRows) {
+    gemv_tile<W, kGemvRows>(x, w + r * cols, cols, y + r);
+  }
+  for (; r < rows; ++r) gemv_tile<W, 1>(x, w + r * cols, cols, y + r);
+}
+
+// Rows [r0, r0 + n) of w (any r0): fp8 runs in segments of rows sharing a block-scale row.
+template <class W>
+inline void gemv(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y) {
+  const auto* data = static_cast<const typename W::T*>(w.data);
+  if constexpr (!W::kScaled) {
+    gemv_rows<W>(x, data + r0 * w.cols, n, w.cols, y);
+  } else {
+    const int64_t scale_cols = (w.cols + w.block - 1) / w.block;
+    float* xs = scratch(0, static_cast<size_t>(w.cols));  // [cols] scaled x
+    for (int64_t i = 0; i < n;) {
+      const int64_t srow = (r0 + i) / w.block;
+      const int64_t end = std::min(n, (srow + 1) * w.block - r0);
+      scale_x(x, 0, w.cols, w.block_scale + srow * scale_cols, w.block, xs);
+      gemv_rows<W>(xs, data + (r0 + i) * w.cols, end - i, w.cols, y + i);
+      i = end;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM. Both operands of the micro-kernel are packed, zero-padded to whole chunks (a padded
+// chunk gives fma(0, 0, acc), exactly what the GEMV's masked tail computes):
+//   wp: weights [kTileRows][kBlockCols] float32, converted once per row tile and column block;
+//   xp: activations [column block][kBlockTokens][kBlockCols], copied once per token block (fp8:
+//       scaled, once per token block and block-scale row).
+// Copying x matters beyond alignment: with the row strides models use (multiples of 4 KiB) the
+// token rows of an unpacked block all map to the same L1 sets and evict each other.
+// acc: the block's vector accumulators [kBlockRows][kBlockTokens].
+
+template <int R, int T>
+inline void micro_chunks(const float* wp, const float* xp, int nchunks, F (&a)[R][T]) {
+  for (int k = 0; k < nchunks; ++k) {
+    F wv[R];
+    DSX_UNROLL for (int r = 0; r < R; ++r) wv[r] = loadu(wp + r * kBlockCols + k * kLanes);
+    DSX_UNROLL for (int t = 0; t < T; ++t) {
+      const F xv = loadu(xp + t * kBlockCols + k * kLanes);
+      DSX_UNROLL for (int r = 0; r < R; ++r) a[r][t] = fmadd(wv[r], xv, a[r][t]);
+    }
+  }
+}
+
+// Where a micro-kernel call sits in the column loop: the first starts the chains at zero (no
+// acc to read), the last reduces them into y (no acc to write); a one-block product is both.
+struct Phase {
+  bool first, last;
+  float* y;  // the tile's first output, y[t * ldy + r]
+  int64_t ldy;
+  int nrows;  // valid rows of the tile (the rest are zero padding)
+};
+
+template <int R, int T>
+inline void finish(const F (&a)[R][T], const Phase& ph) {
+  DSX_UNROLL for (int r = 0; r < R; ++r) {
+    if (r < ph.nrows) {
+      DSX_UNROLL for (int t = 0; t < T; ++t) ph.y[t * ph.ldy + r] = hsum(a[r][t]);
+    }
+  }
+}
+
+// Continues each chain from acc (or from zero on the first column block); the last column block
+// reduces into y instead of writing acc back.
+template <int T>
+inline void micro(const float* wp, const float* xp, int nchunks, F* acc, const Phase& ph) {
+  constexpr int R = kTileRows;
+  F a[R][T];
+  DSX_UNROLL for (int r = 0; r < R; ++r) DSX_UNROLL for (int t = 0; t < T; ++t) {
+    a[r][t] = ph.first ? zero() : acc[r * kBlockTokens + t];
+  }
+  micro_chunks<R, T>(wp, xp, nchunks, a);
+  if (ph.last) return finish<R, T>(a, ph);
+  DSX_UNROLL for (int r = 0; r < R; ++r) DSX_UNROLL for (int t = 0; t < T; ++t) {
+    acc[r * kBlockTokens + t] = a[r][t];
+  }
+}
+
+// Runs the micro-kernel for a tile of nt <= kTileTokens tokens.
+template <int T = kTileTokens>
+inline void micro_tokens(int nt, const float* wp, const float* xp, int nchunks, F* acc,
+                         const Phase& ph) {
+  if constexpr (T > 1) {
+    if (nt < T) return micro_tokens<T - 1>(nt, wp, xp, nchunks, acc, ph);
+  }
+  micro<T>(wp, xp, nchunks, acc, ph);
+}
+
+// Packs kTileRows rows (nrows valid, the rest zero) x kc columns of w into wp as float32.
+template <class W>
+inline void pack_rows(const typename W::T* w, int64_t cols, int nrows, int kc, float* wp) {
+  const int full = kc / kLanes, tail = kc % kLanes;
+  for (int r = 0; r < kTileRows; ++r) {
+    float* dst = wp + r * kBlockCols;
+    if (r >= nrows) {
+      for (int k = 0; k < full + (tail ? 1 : 0); ++k) storeu(dst + k * kLanes, zero());
+      continue;
+    }
+    const typename W::T* src = w + r * cols;
+    int k = 0;
+    if constexpr (W::kPairs) {
+      for (; k + 2 <= full; k += 2) {
+        F lo, hi;
+        W::pair(src + k * kLanes, &lo, &hi);
+        storeu(dst + k * kLanes, lo);
+        storeu(dst + (k + 1) * kLanes, hi);
+      }
+    }
+    for (; k < full; ++k) storeu(dst + k * kLanes, W::chunk(src + k * kLanes));
+    if (tail) storeu(dst + full * kLanes, W::partial(src + full * kLanes, tail));
+  }
+}
+
+// Copies tokens [0, tb) x all columns of x into xp as [column block][kBlockTokens][kBlockCols],
+// zero-padded to whole chunks; with scale_row (fp8), multiplied as scale_x does.
+inline void pack_x(const float* x, int64_t ldx, int tb, int64_t cols, const float* scale_row,
+                   int64_t block, float* xp) {
+  for (int64_t c0 = 0, b = 0; c0 < cols; c0 += kBlockCols, ++b) {
+    const int kc = static_cast<int>(std::min<int64_t>(kBlockCols, cols - c0));
+    const int full = kc / kLanes, tail = kc % kLanes;
+    for (int t = 0; t < tb; ++t) {
+      const float* src = x + t * ldx + c0;
+      float* dst = xp + (b * kBlockTokens + t) * kBlockCols;
+      if (scale_row) {
+        scale_x(x + t * ldx, c0, c0 + kc, scale_row, block, dst);
+        if (tail) storeu(dst + full * kLanes, load_first(dst + full * kLanes, tail));
+      } else {
+        for (int k = 0; k < full; ++k) storeu(dst + k * kLanes, loadu(src + k * kLanes));
+        if (tail) storeu(dst + full * kLanes, load_first(src + full * kLanes, tail));
+      }
+    }
+  }
+}
+
+// Prefetches row `row` x columns [c0, c0 + kc) of w (elements of T) into L1, every cache line
+// the pack will touch (the span need not be line-aligned).
+template <class T>
+inline void prefetch_row(const T* data, int64_t cols, int64_t row, int64_t c0, int kc) {
+  const auto begin = reinterpret_cast<uintptr_t>(data + row * cols + c0);
+  const uintptr_t end = begin + static_cast<uintptr_t>(kc) * sizeof(T);
+  for (uintptr_t a = begin & ~uintptr_t{63}; a < end; a += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T0);
+  }
+}
+
+// Tiled GEMM over rows [r0, r0 + n) of w: y[t][i] = x[t] . w[r0 + i].
+template <class W>
+inline void gemm(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, int64_t r0,
+                 int64_t n, float* y, int64_t ldy) {
+  const auto* data = static_cast<const typename W::T*>(w.data);
+  const int64_t cols = w.cols;
+  const int64_t col_blocks = (cols + kBlockCols - 1) / kBlockCols;
+  const int64_t scale_cols = W::kScaled ? (cols + w.block - 1) / w.block : 0;
+  float* xp = scratch(1, static_cast<size_t>(col_blocks * kBlockTokens * kBlockCols));
+  alignas(64) F acc[kBlockRows * kBlockTokens];  // [kBlockRows][kBlockTokens] vectors
+  alignas(64) float wp[kTileRows * kBlockCols];  // [kTileRows][kBlockCols]
+  for (int64_t t0 = 0; t0 < tokens; t0 += kBlockTokens) {
+    const int tb = static_cast<int>(std::min<int64_t>(kBlockTokens, tokens - t0));
+    int64_t packed_srow = -1;  // fp8: the block-scale row xp is scaled for
+    if constexpr (!W::kScaled) pack_x(x + t0 * ldx, ldx, tb, cols, nullptr, 0, xp);
+    for (int64_t rb = 0; rb < n;) {
+      int64_t rb_end = std::min(n, rb + kBlockRows);
+      if constexpr (W::kScaled) {  // a row block never straddles two block-scale rows
+        const int64_t srow = (r0 + rb) / w.block;
+        rb_end = std::min(rb_end, (srow + 1) * w.block - r0);
+        if (srow != packed_srow) {
+          pack_x(x + t0 * ldx, ldx, tb, cols, w.block_scale + srow * scale_cols, w.block, xp);
+          packed_srow = srow;
+        }
+      }
+      const int nrb = static_cast<int>(rb_end - rb);
+      const int tiles = (nrb + kTileRows - 1) / kTileRows;
+      for (int64_t c0 = 0, b = 0; c0 < cols; c0 += kBlockCols, ++b) {
+        const int kc = static_cast<int>(std::min<int64_t>(kBlockCols, cols - c0));
+        const int nchunks = (kc + kLanes - 1) / kLanes;
+        const float* xb = xp + b * kBlockTokens * kBlockCols;
+        for (int tile = 0; tile < tiles; ++tile) {
+          const int64_t row = r0 + rb + tile * kTileRows;  // first row of the tile in w
+          const int nrows = std::min(kTileRows, nrb - tile * kTileRows);
+          pack_rows<W>(data + row * cols + c0, cols, nrows, kc, wp);
+          // The next pack (the next tile, or the first tile of the next column block) is
+          // prefetched a row per micro-kernel call, so its misses overlap this tile's work
+          // without a burst that fills the miss buffers.
+          const bool last_tile = tile + 1 == tiles;
+          const int64_t next_c0 = last_tile ? c0 + kBlockCols : c0;
+          const int64_t next_row = last_tile ? r0 + rb : row + kTileRows;
+          const int next_rows =
+              static_cast<int>(std::min<int64_t>(kTileRows, r0 + rb_end - next_row));
+          const int next_kc = static_cast<int>(std::min<int64_t>(kBlockCols, cols - next_c0));
+          F* tile_acc = acc + tile * kTileRows * kBlockTokens;
+          for (int tt = 0; tt < tb; tt += kTileTokens) {
+            if (next_c0 < cols) {  // row i on call i; the last call takes any rows left
+              const int i = tt / kTileTokens;
+              const int end = tt + kTileTokens >= tb ? next_rows : std::min(i + 1, next_rows);
+              for (int r = i; r < end; ++r)
+                prefetch_row(data, cols, next_row + r, next_c0, next_kc);
+            }
+            const Phase ph{c0 == 0, c0 + kBlockCols >= cols,
+                           y + (t0 + tt) * ldy + rb + tile * kTileRows, ldy, nrows};
+            micro_tokens(std::min(kTileTokens, tb - tt), wp, xb + tt * kBlockCols, nchunks,
+                         tile_acc + tt, ph);
+          }
+        }
+      }
+      rb = rb_end;
+    }
+  }
+}
+
+// Entry for one weight type: GEMV when there is one token, the tiled GEMM otherwise.
+template <class W>
+inline void matmul_any(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, int64_t r0,
+                       int64_t n, float* y, int64_t ldy) {
+  if (tokens == 1) {
+    gemv<W>(x, w, r0, n, y);
+  } else {
+    gemm<W>(x, ldx, tokens, w, r0, n, y, ldy);
+  }
+}
