@@ -82,25 +82,39 @@ void mla_attention(const ModelConfig& c, const Rope& rope, const MlaWeights& w, 
     }
   });
 
-  // Per (token, head): absorb W_UK into the query, attend over the cache, apply W_UV.
+  // Rope the queries' rope part: [n, heads, qk] -> q_pe in place.
+  pool.parallel_for(n * heads, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) rope.apply(q + i * qk + nope, batch.positions[i / heads]);
+  });
+  // Absorb W_UK into the queries, one head at a time over all tokens (a matmul with the transposed
+  // copy): q_latent[t, h] = [W_UK[h]^T q_nope[t, h] | q_pe[t, h]]. Heads run in parallel; each
+  // product runs whole on one thread, so results do not depend on the thread count.
   const float scale = static_cast<float>(c.softmax_scale());
-  const kernels::Backend backend = kernels::best_backend();
-  float* q_latent = grow(ws.q_latent, n * heads * kv_a_dim);
-  float* o_latent = grow(ws.o_latent, n * heads * kv_lora);
-  float* attn = grow(ws.attn, n * heads * vdim);
+  float* q_latent = grow(ws.q_latent, n * heads * kv_a_dim);  // [n, heads, kv_lora + rope]
+  float* o_latent = grow(ws.o_latent, n * heads * kv_lora);   // [n, heads, kv_lora]
+  float* attn = grow(ws.attn, n * heads * vdim);              // [n, heads, v]
+  pool.parallel_for(heads, [&](int64_t h0, int64_t h1) {
+    for (int64_t head = h0; head < h1; ++head) {
+      kernels::matmul(q + head * qk, heads * qk, n, w.uk_t[head], q_latent + head * kv_a_dim,
+                      heads * kv_a_dim, nullptr);
+      for (int64_t t = 0; t < n; ++t)
+        std::copy_n(q + (t * heads + head) * qk + nope, rope_dim,
+                    q_latent + (t * heads + head) * kv_a_dim + kv_lora);
+    }
+  });
+  // Attention of every (token, head) over its sequence's cache, in latent space.
   pool.parallel_for(n * heads, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      const int64_t t = i / heads, head = i % heads;
-      float* qh = q + t * heads * qk + head * qk;  // [nope | rope]
-      float* ql = q_latent + i * kv_a_dim;          // [kv_lora | rope]
-      rope.apply(qh + nope, batch.positions[t]);
-      kernels::matvec_transposed_rows(qh, w.kv_b, head * (nope + vdim), nope, ql, backend);
-      for (int64_t r = 0; r < rope_dim; ++r) ql[kv_lora + r] = qh[nope + r];
-      float* ol = o_latent + i * kv_lora;
-      attend(ql, kv_lora, rope_dim, scale, cache, cache_layer, batch.seqs[t], batch.positions[t], ol);
-      kernels::matvec_rows(ol, w.kv_b, head * (nope + vdim) + nope, vdim,
-                           attn + t * heads * vdim + head * vdim, backend);
+      const int64_t t = i / heads;
+      attend(q_latent + i * kv_a_dim, kv_lora, rope_dim, scale, cache, cache_layer, batch.seqs[t],
+             batch.positions[t], o_latent + i * kv_lora);
     }
+  });
+  // Back out of latent space: attn[t, h] = W_UV[h] o_latent[t, h], one head at a time.
+  pool.parallel_for(heads, [&](int64_t h0, int64_t h1) {
+    for (int64_t head = h0; head < h1; ++head)
+      kernels::matmul(o_latent + head * kv_lora, heads * kv_lora, n, w.uv[head], attn + head * vdim,
+                      heads * vdim, nullptr);
   });
 
   kernels::matmul(attn, heads * vdim, n, w.o, grow(ws.mlp_out, n * hidden), hidden, &pool);

@@ -102,7 +102,16 @@ struct MlaWeights {
   WeightView kv_a_norm;  // [kv_lora_rank]
   WeightView kv_b;       // [heads * (qk_nope_head_dim + v_head_dim), kv_lora_rank]: per head W_UK then W_UV
   WeightView o;          // [hidden, heads * v_head_dim]
+  // Per head, the two halves of kv_b as the absorbed form multiplies them (see absorb.cc):
+  std::vector<WeightView> uk_t;  // heads x [kv_lora_rank, qk_nope_head_dim]: W_UK transposed (a copy)
+  std::vector<WeightView> uv;    // heads x [v_head_dim, kv_lora_rank]: W_UV (in place when possible)
+  std::shared_ptr<const void> absorbed_storage;  // owns the copies uk_t/uv point into
 };
+
+// Builds MlaWeights::uk_t and uv from kv_b: bf16 stays bf16 (transposed exactly), fp8 whose
+// 128x128 blocks align with the heads stays fp8 (blocks and scales transposed), anything else
+// becomes float32 (exact dequantisation).
+void build_absorbed_weights(const ModelConfig& c, MlaWeights& w);
 
 struct MlpWeights {
   WeightView gate;  // [inter, hidden]

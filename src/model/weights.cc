@@ -81,6 +81,7 @@ class Binder {
     a.kv_b = matrix(ap + "kv_b_proj.weight", heads * (c_.qk_nope_head_dim + c_.v_head_dim),
                     c_.kv_lora_rank);
     a.o = matrix(ap + "o_proj.weight", h, heads * c_.v_head_dim);
+    build_absorbed_weights(c_, a);
 
     // MTP layers (index >= num_hidden_layers) are MoE layers when the model has experts.
     l.moe = index >= c_.num_hidden_layers ? c_.n_routed_experts > 0 : c_.is_moe_layer(index);
