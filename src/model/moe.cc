@@ -9,15 +9,28 @@ namespace dsx::detail {
 
 namespace {
 
+// A scratch array on the stack for the usual sizes (experts, groups), on the heap past that.
+template <typename T>
+class Scratch {
+ public:
+  explicit Scratch(int64_t n) {
+    if (n > kInline) heap_.resize(static_cast<size_t>(n));
+    data_ = n > kInline ? heap_.data() : inline_;
+  }
+  T* data() { return data_; }
+  T& operator[](int64_t i) { return data_[i]; }
+
+ private:
+  static constexpr int64_t kInline = 1024;
+  T inline_[kInline];
+  std::vector<T> heap_;
+  T* data_;
+};
+
 // Indices of the k largest values (ties: the lower index first), in descending order.
 void top_k(const float* values, int64_t n, int64_t k, int32_t* out) {
-  int32_t order[1024];
-  std::vector<int32_t> big;
-  int32_t* idx = order;
-  if (n > 1024) {
-    big.resize(static_cast<size_t>(n));
-    idx = big.data();
-  }
+  Scratch<int32_t> order(n);
+  int32_t* idx = order.data();
   for (int64_t i = 0; i < n; ++i) idx[i] = static_cast<int32_t>(i);
   std::partial_sort(idx, idx + k, idx + n, [&](int32_t a, int32_t b) {
     return values[a] > values[b] || (values[a] == values[b] && a < b);
@@ -38,26 +51,16 @@ void route_token(const ModelConfig& c, const MoeWeights& w, float* logits, int32
     for (int64_t e = 0; e < experts; ++e) scores[e] = 1.0f / (1.0f + std::exp(-scores[e]));
   }
   // choice: what selection ranks by — the scores plus the aux-loss-free bias under noaux_tc.
-  float choice[1024];
-  std::vector<float> big;
-  float* ch = choice;
-  if (experts > 1024) {
-    big.resize(static_cast<size_t>(experts));
-    ch = big.data();
-  }
+  Scratch<float> choice(experts);
+  float* ch = choice.data();
   for (int64_t e = 0; e < experts; ++e) ch[e] = scores[e] + (w.bias.empty() ? 0.0f : w.bias[e]);
 
   if (c.topk_method != TopkMethod::Greedy && c.n_group > 1) {
     // Keep the topk_group best groups; V2 scores a group by its best expert, V3 by the sum of
     // its two best biased scores.
     const int64_t per_group = experts / c.n_group;
-    float group_score[256];
-    std::vector<float> big_groups;
-    float* gs = group_score;
-    if (c.n_group > 256) {
-      big_groups.resize(static_cast<size_t>(c.n_group));
-      gs = big_groups.data();
-    }
+    Scratch<float> group_score(c.n_group);
+    float* gs = group_score.data();
     for (int64_t g = 0; g < c.n_group; ++g) {
       const float* v = ch + g * per_group;
       if (c.topk_method == TopkMethod::GroupLimitedGreedy) {
@@ -68,13 +71,8 @@ void route_token(const ModelConfig& c, const MoeWeights& w, float* logits, int32
         gs[g] = v[best[0]] + v[best[1]];
       }
     }
-    int32_t kept[256];
-    std::vector<int32_t> big_kept;
-    int32_t* kp = kept;
-    if (c.topk_group > 256) {
-      big_kept.resize(static_cast<size_t>(c.topk_group));
-      kp = big_kept.data();
-    }
+    Scratch<int32_t> kept(c.topk_group);
+    int32_t* kp = kept.data();
     top_k(gs, c.n_group, c.topk_group, kp);
     // Experts outside the kept groups can never be chosen.
     for (int64_t g = 0; g < c.n_group; ++g) {

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "engine/engine.h"
+#include "sampling/sampling.h"
 
 namespace dsx::cli {
 
@@ -44,13 +45,6 @@ double rel_err(std::span<const float> out, std::span<const float> ref) {
   }
   if (std::isnan(diff)) return INFINITY;
   return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-}
-
-int32_t greedy(std::span<const float> logits) {
-  int32_t best = 0;
-  for (size_t i = 1; i < logits.size(); ++i)
-    if (logits[i] > logits[best]) best = static_cast<int32_t>(i);
-  return best;
 }
 
 // Runs the model over sequences in a private cache, one forward pass per call.
@@ -224,7 +218,7 @@ Command add_verify(CLI::App& app) {
       for (size_t i = 0; i < want.size(); ++i) {
         const int32_t seq = h.fresh();
         ForwardOutput& o = h.forward(seq, tokens, 0, false);
-        const int32_t next = greedy(std::span<const float>(o.logits).last(vocab));
+        const int32_t next = argmax(std::span<const float>(o.logits).last(vocab));
         got.push_back(next);
         tokens.push_back(next);
       }
@@ -236,7 +230,7 @@ Command add_verify(CLI::App& app) {
       ForwardOutput* o = &h.forward(seq, prompt, 0, false);
       int64_t pos = static_cast<int64_t>(prompt.size());
       for (size_t i = 0; i < want.size(); ++i) {
-        const int32_t next = greedy(std::span<const float>(o->logits).last(vocab));
+        const int32_t next = argmax(std::span<const float>(o->logits).last(vocab));
         got.push_back(next);
         if (i + 1 < want.size()) o = &h.forward(seq, std::span<const int32_t>(&next, 1), pos++, false);
       }
