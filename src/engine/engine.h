@@ -23,6 +23,11 @@ struct EngineOptions {
   int64_t block_size = 16;     // cache positions per block
 };
 
+// A latent cache for `sequences` sequences of up to options.ctx_size positions each (capped by the
+// model's max_position_embeddings, at least min_context).
+LatentCache make_cache(const Model& model, const EngineOptions& options, int64_t sequences,
+                       int64_t min_context);
+
 // One model, its latent cache and a thread pool: appends tokens to sequences and returns logits.
 // Not thread-safe: one caller at a time (the server runs it from one engine thread).
 class Runner {

@@ -4,23 +4,20 @@
 
 namespace dsx {
 
-namespace {
-int64_t context_of(const Model& m, const EngineOptions& o) {
-  return std::max<int64_t>(1, std::min(o.ctx_size, m.config().max_position_embeddings));
+LatentCache make_cache(const Model& model, const EngineOptions& options, int64_t sequences,
+                       int64_t min_context) {
+  const ModelConfig& c = model.config();
+  const int64_t context = std::max(min_context, std::min(options.ctx_size, c.max_position_embeddings));
+  const int64_t per_seq = (context + options.block_size - 1) / options.block_size;
+  return LatentCache(model.cache_layers(), c.kv_lora_rank, c.qk_rope_head_dim,
+                     per_seq * std::max<int64_t>(1, sequences), options.block_size, context);
 }
-int64_t blocks_for(const Model& m, const EngineOptions& o) {
-  const int64_t per_seq = (context_of(m, o) + o.block_size - 1) / o.block_size;
-  return per_seq * std::max<int64_t>(1, o.max_sequences);
-}
-}  // namespace
 
 Runner::Runner(std::shared_ptr<const Model> model, const EngineOptions& options)
     : model_(std::move(model)),
       options_(options),
       pool_(options.threads),
-      cache_(model_->cache_layers(), model_->config().kv_lora_rank,
-             model_->config().qk_rope_head_dim, blocks_for(*model_, options), options.block_size,
-             context_of(*model_, options)) {}
+      cache_(make_cache(*model_, options, options.max_sequences, 1)) {}
 
 int32_t Runner::new_sequence() {
   const int32_t seq = cache_.add_sequence();

@@ -67,16 +67,7 @@ struct Engine::Impl {
         options(o),
         serving(s),
         pool(o.threads),
-        cache(model->cache_layers(), model->config().kv_lora_rank, model->config().qk_rope_head_dim,
-              blocks_needed(*model, o, s), o.block_size, context_size(*model, o)) {}
-
-  static int64_t context_size(const Model& m, const EngineOptions& o) {
-    return std::max<int64_t>(2, std::min(o.ctx_size, m.config().max_position_embeddings));
-  }
-  static int64_t blocks_needed(const Model& m, const EngineOptions& o, const ServingOptions& s) {
-    const int64_t per_seq = (context_size(m, o) + o.block_size - 1) / o.block_size;
-    return per_seq * std::max<int64_t>(1, s.max_running);
-  }
+        cache(make_cache(*model, o, s.max_running, 2)) {}  // a context of 2 holds a prompt + 1
 
   // Frees a sequence's cache and publishes the new gauges, before its final event goes out, so a
   // client that sees the end also sees the cache freed.
