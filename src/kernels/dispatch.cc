@@ -29,9 +29,12 @@ Backend best_backend() {
 
 const char* backend_name(Backend b) {
   switch (b) {
-    case Backend::Avx512: return "avx512";
-    case Backend::Avx2: return "avx2";
-    default: return "reference";
+    case Backend::Avx512:
+      return "avx512";
+    case Backend::Avx2:
+      return "avx2";
+    default:
+      return "reference";
   }
 }
 
@@ -55,9 +58,8 @@ void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, fl
     run_rows(0, w.rows);
     return;
   }
-  pool->parallel_for(groups, [&](int64_t g0, int64_t g1) {
-    run_rows(g0 * group, std::min(w.rows, g1 * group));
-  });
+  pool->parallel_for(
+      groups, [&](int64_t g0, int64_t g1) { run_rows(g0 * group, std::min(w.rows, g1 * group)); });
 }
 
 float dot(const float* a, const float* b, int64_t n) {
@@ -89,6 +91,38 @@ void axpy(float a, const float* x, float* y, int64_t n, Backend backend) {
       return cpu::avx2::axpy(a, x, y, n);
     default:
       return axpy_reference(a, x, y, n);
+  }
+}
+
+void attention_scores(const float* qt, int64_t tokens, int64_t padded, int64_t dim,
+                      const float* keys, int64_t key_stride, int64_t nkeys, float* s, int64_t ldt,
+                      Backend backend) {
+  if (tokens <= 0 || nkeys <= 0) return;
+  switch (backend) {
+    case Backend::Avx512:
+      return cpu::avx512::attention_scores(qt, tokens, padded, dim, keys, key_stride, nkeys, s,
+                                           ldt);
+    case Backend::Avx2:
+      return cpu::avx2::attention_scores(qt, tokens, padded, dim, keys, key_stride, nkeys, s, ldt);
+    default:
+      return attention_scores_reference(qt, tokens, padded, dim, keys, key_stride, nkeys, s, ldt);
+  }
+}
+
+void attention_values(const float* p, int64_t ldt, int64_t padded, int64_t tokens, int64_t heads,
+                      const float* keys, int64_t key_stride, int64_t nkeys, int64_t dim, float* o,
+                      Backend backend) {
+  if (tokens <= 0 || nkeys <= 0 || heads <= 0) return;
+  switch (backend) {
+    case Backend::Avx512:
+      return cpu::avx512::attention_values(p, ldt, padded, tokens, heads, keys, key_stride, nkeys,
+                                           dim, o);
+    case Backend::Avx2:
+      return cpu::avx2::attention_values(p, ldt, padded, tokens, heads, keys, key_stride, nkeys,
+                                         dim, o);
+    default:
+      return attention_values_reference(p, ldt, padded, tokens, heads, keys, key_stride, nkeys, dim,
+                                        o);
   }
 }
 

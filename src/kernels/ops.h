@@ -20,7 +20,8 @@ struct WeightView {
   const void* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
-  // F8_E4M3 only: float32 [ceil(rows/block), ceil(cols/block)]; w[r][c] = q[r][c] * scale[r/block][c/block].
+  // F8_E4M3 only: float32 [ceil(rows/block), ceil(cols/block)]; w[r][c] = q[r][c] *
+  // scale[r/block][c/block].
   const float* block_scale = nullptr;
   int64_t block = 128;
 
@@ -42,12 +43,13 @@ void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, fl
 void matmul_reference(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, float* y,
                       int64_t ldy);
 
-// y[c] = sum_{r in [r0, r0+n)} x[r - r0] * w[r][c]   for c < w.cols: a product with the transpose of
-// a row band of w (used to fold W_UK into the query for absorbed MLA decode). x: [n], y: [w.cols].
+// y[c] = sum_{r in [r0, r0+n)} x[r - r0] * w[r][c]   for c < w.cols: a product with the transpose
+// of a row band of w (used to fold W_UK into the query for absorbed MLA decode). x: [n], y:
+// [w.cols].
 void matvec_transposed_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y);
 
-// y[i] = sum_c x[c] * w[r0 + i][c]   for i < n: a product with a band of rows that need not start on
-// an fp8 scale-block boundary (W_UV of one head in absorbed MLA). x: [w.cols], y: [n].
+// y[i] = sum_c x[c] * w[r0 + i][c]   for i < n: a product with a band of rows that need not start
+// on an fp8 scale-block boundary (W_UV of one head in absorbed MLA). x: [w.cols], y: [n].
 void matvec_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y);
 
 // sum_i a[i] * b[i]; the reduction order depends only on n.
@@ -71,6 +73,31 @@ void matvec_transposed_rows(const float* x, const WeightView& w, int64_t r0, int
                             Backend backend);
 void matvec_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y,
                  Backend backend);
+
+// Latent attention building blocks (model/mla.cc). Query rows sit in vector lanes: the queries
+// of one token (its heads) are stored transposed and padded, qt[t][d][p] for p < padded (a
+// multiple of 16; lanes >= heads are zero), so a score is one FMA chain per lane over d in order
+// and softmax statistics are plain lane-wise vector ops. Keys are a run of `nkeys` cache rows
+// with row stride `key_stride` floats (one block of the paged cache).
+//
+// s[t][j][p] = sum_{d < dim, in order} qt[t][d][p] * keys[j][d]   for t < tokens, j < nkeys.
+// qt: [tokens, dim, padded]; s: row j of token t at s + t * ldt + j * padded.
+void attention_scores(const float* qt, int64_t tokens, int64_t padded, int64_t dim,
+                      const float* keys, int64_t key_stride, int64_t nkeys, float* s, int64_t ldt,
+                      Backend backend = best_backend());
+// o[t][h][c] += sum_{j < nkeys, in order} p[t][j][h] * keys[j][c]   for h < heads, c < dim.
+// p: as s above (weights in lanes); o: [tokens, heads, dim] contiguous.
+void attention_values(const float* p, int64_t ldt, int64_t padded, int64_t tokens, int64_t heads,
+                      const float* keys, int64_t key_stride, int64_t nkeys, int64_t dim, float* o,
+                      Backend backend = best_backend());
+
+// Scalar references of the two above (single thread, same contracts, same results).
+void attention_scores_reference(const float* qt, int64_t tokens, int64_t padded, int64_t dim,
+                                const float* keys, int64_t key_stride, int64_t nkeys, float* s,
+                                int64_t ldt);
+void attention_values_reference(const float* p, int64_t ldt, int64_t padded, int64_t tokens,
+                                int64_t heads, const float* keys, int64_t key_stride, int64_t nkeys,
+                                int64_t dim, float* o);
 
 // Machine limits for `dsx bench` (kernels/machine.cc). Streaming read bandwidth in GB/s (1e9
 // bytes/s) over a buffer several times the last-level cache, all pool threads, best of a few

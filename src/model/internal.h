@@ -25,8 +25,16 @@ void decoder_layer(const ModelConfig& c, const Rope& rope, const LayerWeights& w
 void mla_attention(const ModelConfig& c, const Rope& rope, const MlaWeights& w, int64_t cache_layer,
                    const ForwardBatch& batch, LatentCache& cache, Workspace& ws, ThreadPool& pool);
 
+// Softmax attention in latent space: o_latent[t, h] ([n, heads, kv_lora]) from the absorbed
+// queries q_latent ([n, heads, kv_lora + rope]) over each row's sequence in the cache, positions
+// [0, positions[t]] (latent_attention.cc).
+void latent_attention(const ModelConfig& c, const ForwardBatch& batch, const float* q_latent,
+                      const LatentCache& cache, int64_t layer, Workspace& ws, ThreadPool& pool,
+                      float* o_latent);
+
 // Dense SwiGLU MLP of ws.h ([n, hidden]) into out ([n, hidden]).
-void mlp(const MlpWeights& w, const float* x, int64_t n, float* out, Workspace& ws, ThreadPool& pool);
+void mlp(const MlpWeights& w, const float* x, int64_t n, float* out, Workspace& ws,
+         ThreadPool& pool);
 
 // DeepSeekMoE of ws.h into ws.mlp_out: routed experts (only the chosen ones) + shared experts.
 void moe(const ModelConfig& c, const MoeWeights& w, int64_t n, Workspace& ws, ThreadPool& pool);

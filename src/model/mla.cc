@@ -11,45 +11,6 @@
 
 namespace dsx::detail {
 
-namespace {
-
-constexpr int64_t kKeyChunk = 128;  // keys scored at once before the online-softmax merge
-
-// Attention of one (token, head) over positions [0, last] of its sequence.
-// q: [kv_lora + rope] absorbed query; o: [kv_lora] output accumulator.
-void attend(const float* q, int64_t kv_lora, int64_t rope_dim, float scale, const LatentCache& cache,
-            int64_t layer, int32_t seq, int64_t last, float* o) {
-  float scores[kKeyChunk];
-  float running_max = -INFINITY, running_sum = 0.0f;
-  for (int64_t i = 0; i < kv_lora; ++i) o[i] = 0.0f;
-  for (int64_t start = 0; start <= last; start += kKeyChunk) {
-    const int64_t count = std::min(kKeyChunk, last + 1 - start);
-    float chunk_max = -INFINITY;
-    for (int64_t j = 0; j < count; ++j) {
-      const float* e = cache.entry(layer, seq, start + j);
-      const float s = (kernels::dot(q, e, kv_lora) + kernels::dot(q + kv_lora, e + kv_lora, rope_dim)) * scale;
-      scores[j] = s;
-      chunk_max = std::fmax(chunk_max, s);
-    }
-    const float new_max = std::fmax(running_max, chunk_max);
-    const float rescale = std::exp(running_max - new_max);  // 0 on the first chunk
-    if (start > 0) {
-      for (int64_t i = 0; i < kv_lora; ++i) o[i] *= rescale;
-    }
-    running_sum *= rescale;
-    running_max = new_max;
-    for (int64_t j = 0; j < count; ++j) {
-      const float p = std::exp(scores[j] - new_max);
-      running_sum += p;
-      kernels::axpy(p, cache.entry(layer, seq, start + j), o, kv_lora);
-    }
-  }
-  const float inv = 1.0f / running_sum;
-  for (int64_t i = 0; i < kv_lora; ++i) o[i] *= inv;
-}
-
-}  // namespace
-
 void mla_attention(const ModelConfig& c, const Rope& rope, const MlaWeights& w, int64_t cache_layer,
                    const ForwardBatch& batch, LatentCache& cache, Workspace& ws, ThreadPool& pool) {
   const int64_t n = static_cast<int64_t>(batch.tokens.size());
@@ -89,7 +50,6 @@ void mla_attention(const ModelConfig& c, const Rope& rope, const MlaWeights& w, 
   // Absorb W_UK into the queries, one head at a time over all tokens (a matmul with the transposed
   // copy): q_latent[t, h] = [W_UK[h]^T q_nope[t, h] | q_pe[t, h]]. Heads run in parallel; each
   // product runs whole on one thread, so results do not depend on the thread count.
-  const float scale = static_cast<float>(c.softmax_scale());
   float* q_latent = grow(ws.q_latent, n * heads * kv_a_dim);  // [n, heads, kv_lora + rope]
   float* o_latent = grow(ws.o_latent, n * heads * kv_lora);   // [n, heads, kv_lora]
   float* attn = grow(ws.attn, n * heads * vdim);              // [n, heads, v]
@@ -102,14 +62,7 @@ void mla_attention(const ModelConfig& c, const Rope& rope, const MlaWeights& w, 
                     q_latent + (t * heads + head) * kv_a_dim + kv_lora);
     }
   });
-  // Attention of every (token, head) over its sequence's cache, in latent space.
-  pool.parallel_for(n * heads, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t t = i / heads;
-      attend(q_latent + i * kv_a_dim, kv_lora, rope_dim, scale, cache, cache_layer, batch.seqs[t],
-             batch.positions[t], o_latent + i * kv_lora);
-    }
-  });
+  latent_attention(c, batch, q_latent, cache, cache_layer, ws, pool, o_latent);
   // Back out of latent space: attn[t, h] = W_UV[h] o_latent[t, h], one head at a time.
   pool.parallel_for(heads, [&](int64_t h0, int64_t h1) {
     for (int64_t head = h0; head < h1; ++head)

@@ -5,12 +5,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/core.h"
 #include "io/io.h"
@@ -63,8 +62,8 @@ struct ModelConfig {
   double rms_norm_eps = 1e-6;
   int64_t max_position_embeddings = 4096;
   int64_t num_nextn_predict_layers = 0;
-  bool fp8 = false;          // quantization_config: fp8 e4m3 block-scaled weights
-  int64_t fp8_block = 128;   // weight_block_size (square)
+  bool fp8 = false;         // quantization_config: fp8 e4m3 block-scaled weights
+  int64_t fp8_block = 128;  // weight_block_size (square)
   int32_t bos_token_id = -1;
   int32_t eos_token_id = -1;
 
@@ -86,7 +85,8 @@ struct Rope {
   std::vector<float> inv_freq;  // [qk_rope_head_dim / 2]
   float attention_factor = 1.0f;
   explicit Rope(const ModelConfig& c);
-  // Rotates interleaved pairs (x[2i], x[2i+1]) of x[qk_rope_head_dim] in place by pos * inv_freq[i].
+  // Rotates interleaved pairs (x[2i], x[2i+1]) of x[qk_rope_head_dim] in place by pos *
+  // inv_freq[i].
   void apply(float* x, int64_t pos) const;
 };
 
@@ -100,11 +100,13 @@ struct MlaWeights {
   WeightView q;          // [heads * qk_head_dim, hidden] (q_lora_rank == 0)
   WeightView kv_a;       // [kv_lora_rank + qk_rope_head_dim, hidden]  (kv_a_proj_with_mqa)
   WeightView kv_a_norm;  // [kv_lora_rank]
-  WeightView kv_b;       // [heads * (qk_nope_head_dim + v_head_dim), kv_lora_rank]: per head W_UK then W_UV
-  WeightView o;          // [hidden, heads * v_head_dim]
+  WeightView
+      kv_b;      // [heads * (qk_nope_head_dim + v_head_dim), kv_lora_rank]: per head W_UK then W_UV
+  WeightView o;  // [hidden, heads * v_head_dim]
   // Per head, the two halves of kv_b as the absorbed form multiplies them (see absorb.cc):
-  std::vector<WeightView> uk_t;  // heads x [kv_lora_rank, qk_nope_head_dim]: W_UK transposed (a copy)
-  std::vector<WeightView> uv;    // heads x [v_head_dim, kv_lora_rank]: W_UV (in place when possible)
+  std::vector<WeightView>
+      uk_t;                    // heads x [kv_lora_rank, qk_nope_head_dim]: W_UK transposed (a copy)
+  std::vector<WeightView> uv;  // heads x [v_head_dim, kv_lora_rank]: W_UV (in place when possible)
   std::shared_ptr<const void> absorbed_storage;  // owns the copies uk_t/uv point into
 };
 
@@ -120,10 +122,10 @@ struct MlpWeights {
 };
 
 struct MoeWeights {
-  WeightView router;                // [n_routed_experts, hidden]
-  std::vector<float> bias;          // [n_routed_experts] e_score_correction_bias (noaux_tc), else empty
-  std::vector<MlpWeights> experts;  // n_routed_experts of [moe_inter, hidden]
-  std::optional<MlpWeights> shared; // [moe_inter * n_shared_experts, hidden]
+  WeightView router;        // [n_routed_experts, hidden]
+  std::vector<float> bias;  // [n_routed_experts] e_score_correction_bias (noaux_tc), else empty
+  std::vector<MlpWeights> experts;   // n_routed_experts of [moe_inter, hidden]
+  std::optional<MlpWeights> shared;  // [moe_inter * n_shared_experts, hidden]
 };
 
 struct LayerWeights {
@@ -136,9 +138,9 @@ struct LayerWeights {
 };
 
 struct MtpWeights {
-  WeightView enorm;      // [hidden]
-  WeightView hnorm;      // [hidden]
-  WeightView eh_proj;    // [hidden, 2 * hidden]: input is concat(enorm(embed), hnorm(h))
+  WeightView enorm;    // [hidden]
+  WeightView hnorm;    // [hidden]
+  WeightView eh_proj;  // [hidden, 2 * hidden]: input is concat(enorm(embed), hnorm(h))
   LayerWeights layer;
   WeightView head_norm;  // [hidden] shared_head.norm
   WeightView head;       // [vocab, hidden] shared_head.head, or the main lm_head when absent
@@ -170,26 +172,34 @@ struct ForwardBatch {
 // Scratch buffers of one forward pass; they only grow, so a steady token loop allocates nothing.
 // n = tokens in the batch.
 struct Workspace {
-  std::vector<float> x;          // [n, hidden] residual stream
-  std::vector<float> h;          // [n, hidden] normed input of a block
-  std::vector<float> q_a;        // [n, q_lora_rank]
-  std::vector<float> q;          // [n, heads * qk_head_dim]
-  std::vector<float> kv_a;       // [n, kv_lora_rank + qk_rope_head_dim]
-  std::vector<float> q_latent;   // [n * heads, kv_lora_rank + qk_rope_head_dim]: absorbed query
-  std::vector<float> o_latent;   // [n * heads, kv_lora_rank]: attention output in latent space
-  std::vector<float> attn;       // [n, heads * v_head_dim]
-  std::vector<float> gate;       // [n, inter]
-  std::vector<float> up;         // [n, inter]
-  std::vector<float> mlp_out;    // [n, hidden]
-  std::vector<float> router;     // [n, n_routed_experts]
-  std::vector<int32_t> topk_ids;     // [n, experts_per_tok]
-  std::vector<float> topk_weights;   // [n, experts_per_tok]
-  std::vector<int32_t> expert_tokens;   // [tokens routed to one expert]: batch rows
-  std::vector<float> expert_weights;    // [tokens routed to one expert]: their routing weights
-  std::vector<float> expert_x;   // [tokens routed to one expert, hidden]
-  std::vector<float> expert_y;   // [tokens routed to one expert, hidden]
-  std::vector<float> normed;     // [rows, hidden] rows picked for the head
-  std::vector<float> mtp_in;     // [n, 2 * hidden]
+  std::vector<float> x;         // [n, hidden] residual stream
+  std::vector<float> h;         // [n, hidden] normed input of a block
+  std::vector<float> q_a;       // [n, q_lora_rank]
+  std::vector<float> q;         // [n, heads * qk_head_dim]
+  std::vector<float> kv_a;      // [n, kv_lora_rank + qk_rope_head_dim]
+  std::vector<float> q_latent;  // [n * heads, kv_lora_rank + qk_rope_head_dim]: absorbed query
+  std::vector<float> o_latent;  // [n * heads, kv_lora_rank]: attention output in latent space
+  std::vector<float> attn;      // [n, heads * v_head_dim]
+  // Latent attention (latent_attention.cc); padded = heads rounded up to 16.
+  std::vector<float> attn_qt;     // [n, kv_lora + rope, padded]: queries with heads in lanes
+  std::vector<float> attn_stats;  // [n, 2, padded]: running softmax max and sum per row
+  std::vector<float> attn_parts;  // [units, heads, kv_lora] then [units, 2, padded]: chunk partials
+  std::vector<std::vector<float>> attn_thread;  // per pool thread: scores and partial scratch
+  std::vector<int64_t> attn_groups;             // first batch row of each group of rows, then n
+  std::vector<int64_t> attn_bounds;    // per pool thread: its first group or unit, then the end
+  std::vector<int64_t> attn_units;     // (row, chunk) pairs of one wave
+  std::vector<float> gate;             // [n, inter]
+  std::vector<float> up;               // [n, inter]
+  std::vector<float> mlp_out;          // [n, hidden]
+  std::vector<float> router;           // [n, n_routed_experts]
+  std::vector<int32_t> topk_ids;       // [n, experts_per_tok]
+  std::vector<float> topk_weights;     // [n, experts_per_tok]
+  std::vector<int32_t> expert_tokens;  // [tokens routed to one expert]: batch rows
+  std::vector<float> expert_weights;   // [tokens routed to one expert]: their routing weights
+  std::vector<float> expert_x;         // [tokens routed to one expert, hidden]
+  std::vector<float> expert_y;         // [tokens routed to one expert, hidden]
+  std::vector<float> normed;           // [rows, hidden] rows picked for the head
+  std::vector<float> mtp_in;           // [n, 2 * hidden]
 };
 
 // What a forward pass returns. Buffers are reused across calls.
@@ -211,7 +221,9 @@ class Model {
   const ModelWeights& weights() const { return weights_; }
   const std::string& dir() const { return dir_; }
   // Number of cache layers: the main layers then the MTP layers.
-  int64_t cache_layers() const { return config_.num_hidden_layers + config_.num_nextn_predict_layers; }
+  int64_t cache_layers() const {
+    return config_.num_hidden_layers + config_.num_nextn_predict_layers;
+  }
 
   // Throws Error if a token id is outside the vocabulary or a position outside the context.
   void check_batch(const ForwardBatch& batch, const LatentCache& cache) const;

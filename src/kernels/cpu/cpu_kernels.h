@@ -27,7 +27,14 @@ void matmul_rows(const float* x, int64_t ldx, int64_t tokens, const WeightView& 
   bool supports_fp8_block(int64_t block);                                                        \
   float dot(const float* a, const float* b, int64_t n);                                          \
   void axpy(float a, const float* x, float* y, int64_t n);                                       \
-  void matvec_transposed_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y);
+  void matvec_transposed_rows(const float* x, const WeightView& w, int64_t r0, int64_t n,        \
+                              float* y);                                                         \
+  void attention_scores(const float* qt, int64_t tokens, int64_t padded, int64_t dim,            \
+                        const float* keys, int64_t key_stride, int64_t nkeys, float* s,          \
+                        int64_t ldt);                                                            \
+  void attention_values(const float* p, int64_t ldt, int64_t padded, int64_t tokens,             \
+                        int64_t heads, const float* keys, int64_t key_stride, int64_t nkeys,     \
+                        int64_t dim, float* o);
 
 namespace avx512 {
 DSX_DECLARE_CPU_KERNELS

@@ -1,0 +1,159 @@
+// Latent attention building blocks (ops.h): scores with query rows in lanes, and the weighted
+// sum of latent rows. Both are register-tiled outer products, so neither needs a horizontal sum
+// and every output is a single FMA chain in the documented order (bit-identical to the scalar
+// references and independent of how tokens, keys or heads are tiled).
+//
+// The body below is compiled once per instruction set: this file includes itself inside each
+// target region (the scheme of dot.cc).
+#ifndef DSX_CPU_KERNEL_BODY
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/simd.h"
+
+#define DSX_CPU_KERNEL_BODY
+DSX_BEGIN_AVX512
+namespace dsx::kernels::cpu::avx512 {
+#include "kernels/cpu/attention.cc"  // NOLINT(build/include): the body, see above
+}  // namespace dsx::kernels::cpu::avx512
+DSX_END_TARGET
+DSX_BEGIN_AVX2
+namespace dsx::kernels::cpu::avx2 {
+#include "kernels/cpu/attention.cc"  // NOLINT(build/include)
+}  // namespace dsx::kernels::cpu::avx2
+DSX_END_TARGET
+#undef DSX_CPU_KERNEL_BODY
+
+#else  // the body
+
+namespace {
+
+// Scores tile: NV query vectors (kLanes query rows each) x NK keys of accumulators. Per d: NV
+// query loads and NK broadcast key elements feed NV * NK FMAs. AVX-512: 3 x 8 (24 of 32
+// registers); AVX2: 2 x 4. A lone vector (one decode token) takes twice the keys to keep enough
+// independent chains in flight.
+constexpr int kScoreVecs = kLanes == 16 ? 3 : 2;
+constexpr int kScoreKeys = kLanes == 16 ? 8 : 4;
+
+// q[v]: vector v's [dim] column (stride padded); out[v]: its scores row for key 0 (stride padded
+// per key).
+template <int NV, int NK>
+inline void scores_tile(const float* const* q, int64_t padded, int64_t dim, const float* keys,
+                        int64_t ks, float* const* out) {
+  F acc[NV][NK];
+  DSX_UNROLL for (int v = 0; v < NV; ++v) DSX_UNROLL for (int k = 0; k < NK; ++k) acc[v][k] =
+      zero();
+  for (int64_t d = 0; d < dim; ++d) {
+    F qv[NV];
+    DSX_UNROLL for (int v = 0; v < NV; ++v) qv[v] = loadu(q[v] + d * padded);
+    DSX_UNROLL for (int k = 0; k < NK; ++k) {
+      const F kb = set1(keys[k * ks + d]);
+      DSX_UNROLL for (int v = 0; v < NV; ++v) acc[v][k] = fmadd(qv[v], kb, acc[v][k]);
+    }
+  }
+  DSX_UNROLL for (int v = 0; v < NV; ++v) DSX_UNROLL for (int k = 0; k < NK; ++k) {
+    storeu(out[v] + k * padded, acc[v][k]);
+  }
+}
+
+// All nkeys keys for NV vectors: tiles of NK keys, the remainder in halving tiles.
+template <int NV, int NK>
+inline void scores_keys(const float* const* q, int64_t padded, int64_t dim, const float* keys,
+                        int64_t ks, int64_t nkeys, float* const* out) {
+  int64_t j = 0;
+  for (; j + NK <= nkeys; j += NK) {
+    float* o[NV];
+    DSX_UNROLL for (int v = 0; v < NV; ++v) o[v] = out[v] + j * padded;
+    scores_tile<NV, NK>(q, padded, dim, keys + j * ks, ks, o);
+  }
+  if constexpr (NK > 1) {
+    if (j < nkeys) {
+      float* o[NV];
+      DSX_UNROLL for (int v = 0; v < NV; ++v) o[v] = out[v] + j * padded;
+      scores_keys<NV, NK / 2>(q, padded, dim, keys + j * ks, ks, nkeys - j, o);
+    }
+  }
+}
+
+// Values tile: R rows (consecutive heads of one token) x C chunks of kLanes columns. Per key: C
+// loads of the key row and R broadcast weights feed R * C FMAs. kPartial: the single chunk has
+// only `tail` valid columns (masked loads and stores).
+constexpr int kValueRows = 4;
+constexpr int kValueChunks = kLanes == 16 ? 4 : 2;
+
+template <int R, int C, bool kPartial>
+inline void values_tile(const float* p, int64_t padded, const float* keys, int64_t ks,
+                        int64_t nkeys, float* o, int64_t dim, int tail) {
+  F acc[R][C];
+  DSX_UNROLL for (int r = 0; r < R; ++r) DSX_UNROLL for (int c = 0; c < C; ++c) {
+    acc[r][c] = kPartial ? load_first(o + r * dim, tail) : loadu(o + r * dim + c * kLanes);
+  }
+  for (int64_t j = 0; j < nkeys; ++j) {
+    F kv[C];
+    DSX_UNROLL for (int c = 0; c < C; ++c) {
+      kv[c] = kPartial ? load_first(keys + j * ks, tail) : loadu(keys + j * ks + c * kLanes);
+    }
+    DSX_UNROLL for (int r = 0; r < R; ++r) {
+      const F pb = set1(p[j * padded + r]);
+      DSX_UNROLL for (int c = 0; c < C; ++c) acc[r][c] = fmadd(pb, kv[c], acc[r][c]);
+    }
+  }
+  DSX_UNROLL for (int r = 0; r < R; ++r) DSX_UNROLL for (int c = 0; c < C; ++c) {
+    if (kPartial) {
+      store_first(o + r * dim, acc[r][c], tail);
+    } else {
+      storeu(o + r * dim + c * kLanes, acc[r][c]);
+    }
+  }
+}
+
+// R rows over all dim columns.
+template <int R>
+inline void values_rows(const float* p, int64_t padded, const float* keys, int64_t ks,
+                        int64_t nkeys, float* o, int64_t dim) {
+  int64_t c = 0;
+  for (; c + kValueChunks * kLanes <= dim; c += kValueChunks * kLanes)
+    values_tile<R, kValueChunks, false>(p, padded, keys + c, ks, nkeys, o + c, dim, kLanes);
+  for (; c + kLanes <= dim; c += kLanes)
+    values_tile<R, 1, false>(p, padded, keys + c, ks, nkeys, o + c, dim, kLanes);
+  if (c < dim) {
+    values_tile<R, 1, true>(p, padded, keys + c, ks, nkeys, o + c, dim, static_cast<int>(dim - c));
+  }
+}
+
+}  // namespace
+
+void attention_scores(const float* qt, int64_t tokens, int64_t padded, int64_t dim,
+                      const float* keys, int64_t key_stride, int64_t nkeys, float* s, int64_t ldt) {
+  const int64_t per_token = padded / kLanes;  // query vectors per token
+  const int64_t vectors = tokens * per_token;
+  auto query = [&](int64_t u) {
+    return qt + (u / per_token) * dim * padded + (u % per_token) * kLanes;
+  };
+  auto scores = [&](int64_t u) { return s + (u / per_token) * ldt + (u % per_token) * kLanes; };
+  int64_t u = 0;
+  for (; u + kScoreVecs <= vectors; u += kScoreVecs) {
+    const float* q[kScoreVecs];
+    float* out[kScoreVecs];
+    for (int v = 0; v < kScoreVecs; ++v) q[v] = query(u + v), out[v] = scores(u + v);
+    scores_keys<kScoreVecs, kScoreKeys>(q, padded, dim, keys, key_stride, nkeys, out);
+  }
+  for (; u < vectors; ++u) {
+    const float* q[1] = {query(u)};
+    float* out[1] = {scores(u)};
+    scores_keys<1, 2 * kScoreKeys>(q, padded, dim, keys, key_stride, nkeys, out);
+  }
+}
+
+void attention_values(const float* p, int64_t ldt, int64_t padded, int64_t tokens, int64_t heads,
+                      const float* keys, int64_t key_stride, int64_t nkeys, int64_t dim, float* o) {
+  for (int64_t t = 0; t < tokens; ++t) {
+    int64_t h = 0;
+    for (; h + kValueRows <= heads; h += kValueRows)
+      values_rows<kValueRows>(p + t * ldt + h, padded, keys, key_stride, nkeys,
+                              o + (t * heads + h) * dim, dim);
+    for (; h < heads; ++h)
+      values_rows<1>(p + t * ldt + h, padded, keys, key_stride, nkeys, o + (t * heads + h) * dim,
+                     dim);
+  }
+}
+
+#endif

@@ -1,0 +1,42 @@
+// Scalar references of the latent attention building blocks (ops.h). Each output is one FMA
+// chain in the documented order, so the SIMD kernels (one chain per lane) match them exactly.
+#include <cmath>
+
+#include "kernels/ops.h"
+
+namespace dsx::kernels {
+
+void attention_scores_reference(const float* qt, int64_t tokens, int64_t padded, int64_t dim,
+                                const float* keys, int64_t key_stride, int64_t nkeys, float* s,
+                                int64_t ldt) {
+  for (int64_t t = 0; t < tokens; ++t) {
+    const float* q = qt + t * dim * padded;  // [dim, padded]
+    for (int64_t j = 0; j < nkeys; ++j) {
+      const float* k = keys + j * key_stride;
+      float* out = s + t * ldt + j * padded;
+      for (int64_t p = 0; p < padded; ++p) {
+        float acc = 0.0f;
+        for (int64_t d = 0; d < dim; ++d) acc = std::fma(q[d * padded + p], k[d], acc);
+        out[p] = acc;
+      }
+    }
+  }
+}
+
+void attention_values_reference(const float* p, int64_t ldt, int64_t padded, int64_t tokens,
+                                int64_t heads, const float* keys, int64_t key_stride, int64_t nkeys,
+                                int64_t dim, float* o) {
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t h = 0; h < heads; ++h) {
+      float* out = o + (t * heads + h) * dim;
+      for (int64_t c = 0; c < dim; ++c) {
+        float acc = out[c];
+        for (int64_t j = 0; j < nkeys; ++j)
+          acc = std::fma(p[t * ldt + j * padded + h], keys[j * key_stride + c], acc);
+        out[c] = acc;
+      }
+    }
+  }
+}
+
+}  // namespace dsx::kernels
