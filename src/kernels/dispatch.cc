@@ -1,7 +1,10 @@
 // Entry points: choose an implementation once per call from the CPU's features.
 #include <cpuid.h>
+#include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
+#include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/ops.h"
@@ -38,28 +41,145 @@ const char* backend_name(Backend b) {
   }
 }
 
-void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, float* y, int64_t ldy,
-            ThreadPool* pool, Backend backend) {
-  // Split the output rows across threads; every (t, r) is computed whole by one thread.
-  auto run_rows = [&](int64_t r0, int64_t r1) {
-    WeightView band = w;
-    band.rows = r1 - r0;
-    band.data = static_cast<const char*>(w.data) + r0 * w.cols * dtype_size(w.type);
-    if (w.type == DType::F8_E4M3) {
-      // Bands start on a block boundary (see below), so the band's scales are a contiguous slice.
-      band.block_scale = w.block_scale + (r0 / w.block) * ((w.cols + w.block - 1) / w.block);
+namespace {
+
+// Rows handed out together: a whole fp8 scale block (bands must start on one), else 16 rows so
+// SIMD kernels can tile them.
+int64_t row_group(const WeightView& w) {
+  return w.type == DType::F8_E4M3 ? w.block : 16;
+}
+
+// Rows per band of a job with several tokens (GEMM): about two bands per thread, handed out as
+// threads become free. Each band re-packs the activations, so bands stay large.
+int64_t band_rows(const MatmulJob& job, int threads) {
+  const int64_t group = row_group(job.w);
+  const int64_t rows = (job.w.rows + 2 * threads - 1) / (2 * threads);
+  return std::max(group, (rows + group - 1) / group * group);
+}
+
+int64_t weight_bytes(const MatmulJob& job) {
+  return job.w.rows * job.w.cols * dtype_size(job.w.type);
+}
+
+// Requests the first ~16 KiB of rows [r0, ...) of a job's weights.
+void prefetch_head(const MatmulJob& job, int64_t r0) {
+  const int64_t row_bytes = job.w.cols * dtype_size(job.w.type);
+  const char* begin = static_cast<const char*>(job.w.data) + r0 * row_bytes;
+  const int64_t bytes = std::min<int64_t>(16 << 10, (job.w.rows - r0) * row_bytes);
+  for (int64_t b = 0; b < bytes; b += 64) _mm_prefetch(begin + b, _MM_HINT_T1);
+}
+
+// Rows [r0, r1) of one job (r0 on a row-group boundary).
+void run_band(const MatmulJob& job, int64_t r0, int64_t r1, Backend backend) {
+  const WeightView& w = job.w;
+  WeightView band = w;
+  band.rows = r1 - r0;
+  band.data = static_cast<const char*>(w.data) + r0 * w.cols * dtype_size(w.type);
+  if (w.type == DType::F8_E4M3) {
+    band.block_scale = w.block_scale + (r0 / w.block) * ((w.cols + w.block - 1) / w.block);
+  }
+  cpu::matmul_rows(job.x, job.ldx, job.tokens, band, job.y + r0, job.ldy, backend);
+}
+
+// One token everywhere (decode): memory bound, and the hardware streams best over long linear
+// runs. Each thread takes a contiguous share of all the jobs' weight bytes (cut on row groups),
+// in job order, and requests the head of its next job before starting the current one, so a
+// job's first rows are not read cold.
+void gemv_many(std::span<const MatmulJob> jobs, ThreadPool& pool, Backend backend) {
+  int64_t total = 0;
+  for (const MatmulJob& job : jobs) total += weight_bytes(job);
+  const int threads = pool.size();
+  // The (job, row) where share s begins: the first row group boundary at or after its bytes.
+  auto share_start = [&](int64_t s, size_t* job_out, int64_t* row_out) {
+    int64_t target = total * s / threads;
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      const int64_t bytes = weight_bytes(jobs[j]);
+      if (target < bytes) {
+        const int64_t row_bytes = bytes / jobs[j].w.rows, group = row_group(jobs[j].w);
+        const int64_t row = (target / row_bytes + group - 1) / group * group;
+        if (row < jobs[j].w.rows) {
+          *job_out = j, *row_out = row;
+          return;
+        }
+        target = 0;  // rounds past this job's end: the next job's start
+        continue;
+      }
+      target -= bytes;
     }
-    cpu::matmul_rows(x, ldx, tokens, band, y + r0, ldy, backend);
+    *job_out = jobs.size(), *row_out = 0;
   };
-  // Rows are handed out in groups (a whole scale block for fp8) so SIMD kernels can tile them.
-  const int64_t group = w.type == DType::F8_E4M3 ? w.block : 16;
-  const int64_t groups = (w.rows + group - 1) / group;
-  if (!pool || pool->size() == 1 || groups == 1) {
-    run_rows(0, w.rows);
+  pool.parallel_for(threads, [&](int64_t s0, int64_t s1) {
+    for (int64_t s = s0; s < s1; ++s) {
+      size_t j, end_j;
+      int64_t r, end_r;
+      share_start(s, &j, &r);
+      share_start(s + 1, &end_j, &end_r);
+      while (j < end_j || (j == end_j && r < end_r)) {
+        const int64_t stop = j == end_j ? end_r : jobs[j].w.rows;
+        size_t nj = j + 1;  // the piece after this one
+        while (nj < jobs.size() && nj <= end_j && jobs[nj].w.rows == 0) ++nj;
+        if (nj < end_j || (nj == end_j && end_r > 0)) prefetch_head(jobs[nj], 0);
+        run_band(jobs[j], r, stop, backend);
+        j = nj, r = 0;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void matmul_many(std::span<const MatmulJob> jobs, ThreadPool* pool, Backend backend) {
+  const int threads = pool ? pool->size() : 1;
+  bool any = false, gemv = true;
+  for (const MatmulJob& job : jobs) {
+    if (job.tokens <= 0 || job.w.rows <= 0) continue;
+    any = true;
+    gemv = gemv && job.tokens == 1;
+  }
+  if (!any) return;
+  if (threads == 1) {
+    for (const MatmulJob& job : jobs)
+      if (job.tokens > 0 && job.w.rows > 0) run_band(job, 0, job.w.rows, backend);
     return;
   }
-  pool->parallel_for(
-      groups, [&](int64_t g0, int64_t g1) { run_rows(g0 * group, std::min(w.rows, g1 * group)); });
+  if (gemv) return gemv_many(jobs, *pool, backend);
+  // Bands in job order: band b of job j covers rows [b * rows_j, ...). first[j]: j's first band.
+  constexpr size_t kInline = 64;
+  int64_t first_inline[kInline + 1], rows_inline[kInline];
+  std::vector<int64_t> first_heap, rows_heap;
+  int64_t* first = first_inline;
+  int64_t* rows = rows_inline;
+  if (jobs.size() > kInline) {
+    first_heap.resize(jobs.size() + 1);
+    rows_heap.resize(jobs.size());
+    first = first_heap.data();
+    rows = rows_heap.data();
+  }
+  first[0] = 0;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const MatmulJob& job = jobs[j];
+    const bool empty = job.tokens <= 0 || job.w.rows <= 0;
+    rows[j] = empty ? 1 : band_rows(job, threads);
+    first[j + 1] = first[j] + (empty ? 0 : (job.w.rows + rows[j] - 1) / rows[j]);
+  }
+  const int64_t bands = first[jobs.size()];
+  std::atomic<int64_t> next{0};
+  auto work = [&] {
+    size_t j = 0;
+    for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < bands;) {
+      while (b >= first[j + 1]) ++j;  // bands are taken in increasing order
+      const int64_t r0 = (b - first[j]) * rows[j];
+      run_band(jobs[j], r0, std::min(jobs[j].w.rows, r0 + rows[j]), backend);
+    }
+  };
+  if (bands == 1) return work();
+  pool->parallel_for(threads, [&](int64_t, int64_t) { work(); });
+}
+
+void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, float* y, int64_t ldy,
+            ThreadPool* pool, Backend backend) {
+  const MatmulJob job{x, ldx, tokens, w, y, ldy};
+  matmul_many({&job, 1}, pool, backend);
 }
 
 float dot(const float* a, const float* b, int64_t n) {

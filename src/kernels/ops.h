@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "core/core.h"
 
@@ -38,6 +39,23 @@ const char* backend_name(Backend b);
 // x: float32 [tokens, w.cols] with row stride ldx; y: float32 [tokens, w.rows] with row stride ldy.
 void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, float* y, int64_t ldy,
             ThreadPool* pool, Backend backend = best_backend());
+
+// One of several independent products run together by matmul_many: y[t][r] = x[t] . w[r].
+struct MatmulJob {
+  const float* x = nullptr;  // [tokens, w.cols], row stride ldx
+  int64_t ldx = 0;
+  int64_t tokens = 0;
+  WeightView w;
+  float* y = nullptr;  // [tokens, w.rows], row stride ldy
+  int64_t ldy = 0;
+};
+
+// Runs every job in one pass of the pool: the jobs' row bands are handed out to threads as they
+// become free (one pool dispatch however many jobs, and no thread idles while another still has
+// a long band). Each output is computed whole by one thread in matmul's order, so the results are
+// those of calling matmul per job, whatever the thread count or the order bands are taken in.
+void matmul_many(std::span<const MatmulJob> jobs, ThreadPool* pool,
+                 Backend backend = best_backend());
 
 // The scalar reference for matmul (single thread). Same contract.
 void matmul_reference(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, float* y,

@@ -18,21 +18,27 @@ void mla_attention(const ModelConfig& c, const Rope& rope, const MlaWeights& w, 
   const int64_t nope = c.qk_nope_head_dim, rope_dim = c.qk_rope_head_dim, vdim = c.v_head_dim;
   const int64_t qk = c.qk_head_dim(), kv_lora = c.kv_lora_rank, kv_a_dim = kv_lora + rope_dim;
 
-  // Queries: [n, heads * qk], optionally through the low-rank q_a -> norm -> q_b path.
+  // Queries [n, heads * qk] (optionally through the low-rank q_a -> norm -> q_b path) and the
+  // compressed keys/values [n, kv_lora + rope], both from ws.h in one pass of the pool.
   float* q = grow(ws.q, n * heads * qk);
+  float* kv_a = grow(ws.kv_a, n * kv_a_dim);
+  std::vector<kernels::MatmulJob>& jobs = ws.jobs;
+  jobs.clear();
   if (c.q_lora_rank > 0) {
     float* q_a = grow(ws.q_a, n * c.q_lora_rank);
-    kernels::matmul(ws.h.data(), hidden, n, w.q_a, q_a, c.q_lora_rank, &pool);
+    jobs.push_back({ws.h.data(), hidden, n, w.q_a, q_a, c.q_lora_rank});
+    jobs.push_back({ws.h.data(), hidden, n, w.kv_a, kv_a, kv_a_dim});
+    kernels::matmul_many(jobs, &pool);
     rmsnorm_rows(q_a, n, c.q_lora_rank, w.q_a_norm, c.rms_norm_eps, q_a, pool);
     kernels::matmul(q_a, c.q_lora_rank, n, w.q_b, q, heads * qk, &pool);
   } else {
-    kernels::matmul(ws.h.data(), hidden, n, w.q, q, heads * qk, &pool);
+    jobs.push_back({ws.h.data(), hidden, n, w.q, q, heads * qk});
+    jobs.push_back({ws.h.data(), hidden, n, w.kv_a, kv_a, kv_a_dim});
+    kernels::matmul_many(jobs, &pool);
   }
 
-  // Compressed keys/values: [n, kv_lora + rope]; normalise the latent, rope the shared key, and
-  // store both in the cache at each token's (seq, pos).
-  float* kv_a = grow(ws.kv_a, n * kv_a_dim);
-  kernels::matmul(ws.h.data(), hidden, n, w.kv_a, kv_a, kv_a_dim, &pool);
+  // Normalise the latent, rope the shared key, and store both in the cache at each token's
+  // (seq, pos).
   pool.parallel_for(n, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       float* row = kv_a + t * kv_a_dim;
@@ -43,32 +49,31 @@ void mla_attention(const ModelConfig& c, const Rope& rope, const MlaWeights& w, 
     }
   });
 
-  // Rope the queries' rope part: [n, heads, qk] -> q_pe in place.
-  pool.parallel_for(n * heads, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) rope.apply(q + i * qk + nope, batch.positions[i / heads]);
-  });
-  // Absorb W_UK into the queries, one head at a time over all tokens (a matmul with the transposed
-  // copy): q_latent[t, h] = [W_UK[h]^T q_nope[t, h] | q_pe[t, h]]. Heads run in parallel; each
-  // product runs whole on one thread, so results do not depend on the thread count.
+  // Rope the queries' rope part and move it to the absorbed queries:
+  // q_latent[t, h] = [W_UK[h]^T q_nope[t, h] | rope(q_pe[t, h])].
   float* q_latent = grow(ws.q_latent, n * heads * kv_a_dim);  // [n, heads, kv_lora + rope]
   float* o_latent = grow(ws.o_latent, n * heads * kv_lora);   // [n, heads, kv_lora]
   float* attn = grow(ws.attn, n * heads * vdim);              // [n, heads, v]
-  pool.parallel_for(heads, [&](int64_t h0, int64_t h1) {
-    for (int64_t head = h0; head < h1; ++head) {
-      kernels::matmul(q + head * qk, heads * qk, n, w.uk_t[head], q_latent + head * kv_a_dim,
-                      heads * kv_a_dim, nullptr);
-      for (int64_t t = 0; t < n; ++t)
-        std::copy_n(q + (t * heads + head) * qk + nope, rope_dim,
-                    q_latent + (t * heads + head) * kv_a_dim + kv_lora);
+  pool.parallel_for(n * heads, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float* q_pe = q_latent + i * kv_a_dim + kv_lora;
+      std::copy_n(q + i * qk + nope, rope_dim, q_pe);
+      rope.apply(q_pe, batch.positions[i / heads]);
     }
   });
+  // Absorb W_UK into the queries: per head, a matmul over all tokens with the transposed copy.
+  jobs.clear();
+  for (int64_t head = 0; head < heads; ++head)
+    jobs.push_back(
+        {q + head * qk, heads * qk, n, w.uk_t[head], q_latent + head * kv_a_dim, heads * kv_a_dim});
+  kernels::matmul_many(jobs, &pool);
   latent_attention(c, batch, q_latent, cache, cache_layer, ws, pool, o_latent);
-  // Back out of latent space: attn[t, h] = W_UV[h] o_latent[t, h], one head at a time.
-  pool.parallel_for(heads, [&](int64_t h0, int64_t h1) {
-    for (int64_t head = h0; head < h1; ++head)
-      kernels::matmul(o_latent + head * kv_lora, heads * kv_lora, n, w.uv[head], attn + head * vdim,
-                      heads * vdim, nullptr);
-  });
+  // Back out of latent space: attn[t, h] = W_UV[h] o_latent[t, h], per head.
+  jobs.clear();
+  for (int64_t head = 0; head < heads; ++head)
+    jobs.push_back({o_latent + head * kv_lora, heads * kv_lora, n, w.uv[head], attn + head * vdim,
+                    heads * vdim});
+  kernels::matmul_many(jobs, &pool);
 
   kernels::matmul(attn, heads * vdim, n, w.o, grow(ws.mlp_out, n * hidden), hidden, &pool);
 }

@@ -194,12 +194,15 @@ struct Workspace {
   std::vector<float> router;           // [n, n_routed_experts]
   std::vector<int32_t> topk_ids;       // [n, experts_per_tok]
   std::vector<float> topk_weights;     // [n, experts_per_tok]
-  std::vector<int32_t> expert_tokens;  // [tokens routed to one expert]: batch rows
-  std::vector<float> expert_weights;   // [tokens routed to one expert]: their routing weights
-  std::vector<float> expert_x;         // [tokens routed to one expert, hidden]
-  std::vector<float> expert_y;         // [tokens routed to one expert, hidden]
-  std::vector<float> normed;           // [rows, hidden] rows picked for the head
-  std::vector<float> mtp_in;           // [n, 2 * hidden]
+  std::vector<int64_t> expert_first;   // [experts + 1]: each expert's first gathered row
+  std::vector<int64_t> expert_fill;    // [experts]: next free gathered row while grouping
+  std::vector<int32_t> expert_tokens;  // [n * experts_per_tok]: batch row of each gathered row
+  std::vector<float> expert_weights;   // [n * experts_per_tok]: its routing weight
+  std::vector<float> expert_x;         // [n * experts_per_tok, hidden]: inputs grouped by expert
+  std::vector<float> expert_y;  // [n * experts_per_tok + n, hidden]: expert outputs, then shared
+  std::vector<float> normed;    // [rows, hidden] rows picked for the head
+  std::vector<kernels::MatmulJob> jobs;  // products run in one pass of the pool
+  std::vector<float> mtp_in;             // [n, 2 * hidden]
 };
 
 // What a forward pass returns. Buffers are reused across calls.

@@ -101,12 +101,16 @@ void route_token(const ModelConfig& c, const MoeWeights& w, float* logits, int32
   }
 }
 
-void mlp(const MlpWeights& w, const float* x, int64_t n, float* out, Workspace& ws, ThreadPool& pool) {
+void mlp(const MlpWeights& w, const float* x, int64_t n, float* out, Workspace& ws,
+         ThreadPool& pool) {
   const int64_t inter = w.gate.rows, hidden = w.gate.cols;
   float* gate = grow(ws.gate, n * inter);
   float* up = grow(ws.up, n * inter);
-  kernels::matmul(x, hidden, n, w.gate, gate, inter, &pool);
-  kernels::matmul(x, hidden, n, w.up, up, inter, &pool);
+  std::vector<kernels::MatmulJob>& jobs = ws.jobs;
+  jobs.clear();
+  jobs.push_back({x, hidden, n, w.gate, gate, inter});
+  jobs.push_back({x, hidden, n, w.up, up, inter});
+  kernels::matmul_many(jobs, &pool);
   kernels::silu_mul(gate, up, n * inter, gate);
   kernels::matmul(gate, inter, n, w.down, out, hidden, &pool);
 }
@@ -120,36 +124,77 @@ void moe(const ModelConfig& c, const MoeWeights& w, int64_t n, Workspace& ws, Th
   for (int64_t t = 0; t < n; ++t)
     route_token(c, w, router + t * experts, ids + t * k, weights + t * k);
 
-  // Routed experts, one at a time over the tokens that chose it. Experts are visited in id order,
-  // so each token's sum runs in the same order whatever else is in the batch.
-  float* out = grow(ws.mlp_out, n * hidden);
-  std::fill(out, out + n * hidden, 0.0f);
-  std::vector<int32_t>& tokens = ws.expert_tokens;  // rows routed to the current expert
-  std::vector<float>& token_weights = ws.expert_weights;
-  for (int64_t e = 0; e < experts; ++e) {
-    tokens.clear();
-    token_weights.clear();
-    for (int64_t t = 0; t < n; ++t) {
+  // Group the (token, expert) pairs by expert, experts in id order and tokens in batch order:
+  // expert e's rows are [first[e], first[e + 1]) of the gathered buffers.
+  const int64_t pairs = n * k;
+  std::vector<int64_t>& first = ws.expert_first;
+  first.assign(static_cast<size_t>(experts) + 1, 0);
+  for (int64_t i = 0; i < pairs; ++i) ++first[ids[i] + 1];
+  for (int64_t e = 0; e < experts; ++e) first[e + 1] += first[e];
+  std::vector<int32_t>& rows = ws.expert_tokens;        // [pairs]: batch row of each gathered row
+  std::vector<float>& row_weights = ws.expert_weights;  // [pairs]: its routing weight
+  rows.resize(static_cast<size_t>(pairs));
+  row_weights.resize(static_cast<size_t>(pairs));
+  {
+    std::vector<int64_t>& fill = ws.expert_fill;
+    fill.assign(first.begin(), first.end() - 1);
+    for (int64_t t = 0; t < n; ++t)
       for (int64_t i = 0; i < k; ++i) {
-        if (ids[t * k + i] == e) {
-          tokens.push_back(static_cast<int32_t>(t));
-          token_weights.push_back(weights[t * k + i]);
-        }
+        const int64_t at = fill[ids[t * k + i]]++;
+        rows[at] = static_cast<int32_t>(t);
+        row_weights[at] = weights[t * k + i];
       }
-    }
-    if (tokens.empty()) continue;
-    const int64_t m = static_cast<int64_t>(tokens.size());
-    float* xe = grow(ws.expert_x, m * hidden);
-    for (int64_t j = 0; j < m; ++j)
-      std::copy_n(ws.h.data() + tokens[j] * hidden, hidden, xe + j * hidden);
-    float* ye = grow(ws.expert_y, m * hidden);
-    mlp(w.experts[e], xe, m, ye, ws, pool);
-    for (int64_t j = 0; j < m; ++j)
-      kernels::axpy(token_weights[j], ye + j * hidden, out + tokens[j] * hidden, hidden);
+  }
+  float* xe = grow(ws.expert_x, pairs * hidden);  // [pairs, hidden] gathered inputs
+  for (int64_t j = 0; j < pairs; ++j)
+    std::copy_n(ws.h.data() + rows[j] * hidden, hidden, xe + j * hidden);
+
+  // Every chosen expert's gate and up (and the shared experts') in one pass of the pool, then
+  // every down projection in another.
+  const int64_t inter = c.moe_intermediate_size;
+  const int64_t shared_inter = w.shared ? w.shared->gate.rows : 0;
+  const int64_t act = pairs * inter + n * shared_inter;  // routed rows, then the shared rows
+  float* gate = grow(ws.gate, act);
+  float* up = grow(ws.up, act);
+  float* ye = grow(ws.expert_y, (pairs + n) * hidden);  // [pairs + n, hidden]
+  std::vector<kernels::MatmulJob>& jobs = ws.jobs;
+  jobs.clear();
+  for (int64_t e = 0; e < experts; ++e) {
+    const int64_t m = first[e + 1] - first[e];
+    if (m == 0) continue;
+    const MlpWeights& ew = w.experts[e];
+    jobs.push_back({xe + first[e] * hidden, hidden, m, ew.gate, gate + first[e] * inter, inter});
+    jobs.push_back({xe + first[e] * hidden, hidden, m, ew.up, up + first[e] * inter, inter});
   }
   if (w.shared) {
-    float* ys = grow(ws.expert_y, n * hidden);
-    mlp(*w.shared, ws.h.data(), n, ys, ws, pool);
+    float* sg = gate + pairs * inter;
+    float* su = up + pairs * inter;
+    jobs.push_back({ws.h.data(), hidden, n, w.shared->gate, sg, shared_inter});
+    jobs.push_back({ws.h.data(), hidden, n, w.shared->up, su, shared_inter});
+  }
+  kernels::matmul_many(jobs, &pool);
+  kernels::silu_mul(gate, up, act, gate);
+  jobs.clear();
+  for (int64_t e = 0; e < experts; ++e) {
+    const int64_t m = first[e + 1] - first[e];
+    if (m == 0) continue;
+    jobs.push_back(
+        {gate + first[e] * inter, inter, m, w.experts[e].down, ye + first[e] * hidden, hidden});
+  }
+  if (w.shared) {
+    jobs.push_back(
+        {gate + pairs * inter, shared_inter, n, w.shared->down, ye + pairs * hidden, hidden});
+  }
+  kernels::matmul_many(jobs, &pool);
+
+  // Each token's sum runs over its experts in id order, then the shared experts, whatever else is
+  // in the batch.
+  float* out = grow(ws.mlp_out, n * hidden);
+  std::fill(out, out + n * hidden, 0.0f);
+  for (int64_t j = 0; j < pairs; ++j)
+    kernels::axpy(row_weights[j], ye + j * hidden, out + rows[j] * hidden, hidden);
+  if (w.shared) {
+    const float* ys = ye + pairs * hidden;
     for (int64_t i = 0; i < n * hidden; ++i) out[i] += ys[i];
   }
 }

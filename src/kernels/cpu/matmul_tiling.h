@@ -35,10 +35,9 @@ constexpr int kBlockTokens = kTileTokens * 6;
 constexpr int kBlockRows = 16;
 constexpr int kBlockCols = kLanes == 16 ? 256 : 128;
 constexpr int kGemvRows = kLanes == 16 ? 8 : 4;  // rows per GEMV tile (one x load serves them)
-// GEMV prefetch distance per row stream. Converting weights takes several instructions per cache
-// line, so the out-of-order window alone keeps too few lines in flight to saturate DRAM;
-// prefetching this far ahead in each of the kGemvRows streams does (256-512 B measured best;
-// farther slowed fp8).
+// GEMV prefetch distance within each row stream, into L1 (with the next-tile prefetch into L2
+// below): converting weights takes several instructions per cache line, so the out-of-order
+// window alone keeps too few lines in flight.
 constexpr int kGemvPrefetchBytes = 512;
 static_assert(kBlockRows % kTileRows == 0 && kBlockCols % kLanes == 0);
 
@@ -98,18 +97,33 @@ inline float* scratch(int slot, size_t floats) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// GEMV: y[r] = x . w[r] for R rows at once (R independent FMA chains, R streams from memory; x
-// loaded once per chunk).
+// GEMV: y[r] = x . w[r] for R rows at once (R independent FMA chains; x loaded once per chunk).
 // x: [cols]; w: R rows of [cols], row stride cols; y: [R].
+//
+// Prefetch. A tile's R rows are one contiguous region, and so is the next tile's. Rows of real
+// models are short (1-4 KiB), too short for the hardware streamers to train on each row in time,
+// so while a tile is computed its successor region is prefetched linearly, exactly as many lines
+// per step as the tile consumes: the rows arrive one tile ahead. next/next_bytes: that region
+// (nullptr/0 for the last tile of a band).
 template <class W, int R>
-inline void gemv_tile(const float* x, const typename W::T* w, int64_t cols, float* y) {
+inline void gemv_tile(const float* x, const typename W::T* w, int64_t cols, float* y,
+                      const char* next, int64_t next_bytes) {
   F acc[R];
   DSX_UNROLL for (int r = 0; r < R; ++r) acc[r] = zero();
   const int64_t full = cols / kLanes;
   const int tail = static_cast<int>(cols % kLanes);
+  // Bytes of the next region to prefetch per chunk of this tile (same size as consumed).
+  constexpr int64_t kStep = int64_t{R} * kLanes * sizeof(typename W::T);
+  const char* pf = next;
+  const char* pf_end = next + next_bytes;
+  auto prefetch_step = [&](int chunks) {
+    for (int64_t b = 0; b < chunks * kStep && pf < pf_end; b += 64, pf += 64)
+      _mm_prefetch(pf, _MM_HINT_T1);
+  };
   int64_t k = 0;
   if constexpr (W::kPairs) {
     for (; k + 2 <= full; k += 2) {
+      prefetch_step(2);
       const F x0 = loadu(x + k * kLanes), x1 = loadu(x + (k + 1) * kLanes);
       DSX_UNROLL for (int r = 0; r < R; ++r) {
         const typename W::T* p = w + r * cols + k * kLanes;
@@ -122,6 +136,7 @@ inline void gemv_tile(const float* x, const typename W::T* w, int64_t cols, floa
     }
   }
   for (; k < full; ++k) {
+    prefetch_step(1);
     const F xk = loadu(x + k * kLanes);
     DSX_UNROLL for (int r = 0; r < R; ++r) {
       const typename W::T* p = w + r * cols + k * kLanes;
@@ -130,6 +145,7 @@ inline void gemv_tile(const float* x, const typename W::T* w, int64_t cols, floa
     }
   }
   if (tail) {
+    prefetch_step(1);
     const F xk = load_first(x + full * kLanes, tail);
     DSX_UNROLL for (int r = 0; r < R; ++r) {
       acc[r] = fmadd(W::partial(w + r * cols + full * kLanes, tail), xk, acc[r]);
@@ -141,11 +157,22 @@ inline void gemv_tile(const float* x, const typename W::T* w, int64_t cols, floa
 template <class W>
 inline void gemv_rows(const float* x, const typename W::T* w, int64_t rows, int64_t cols,
                       float* y) {
+  const int64_t row_bytes = cols * static_cast<int64_t>(sizeof(typename W::T));
+  const char* base = reinterpret_cast<const char*>(w);
+  // The first tile has no predecessor to prefetch it: request all of it up front.
+  const int64_t first = std::min<int64_t>(rows, kGemvRows) * row_bytes;
+  for (int64_t b = 0; b < first; b += 64) _mm_prefetch(base + b, _MM_HINT_T0);
   int64_t r = 0;
   for (; r + kGemvRows <= rows; r += kGemvRows) {
-    gemv_tile<W, kGemvRows>(x, w + r * cols, cols, y + r);
+    const int64_t next_rows = std::min<int64_t>(kGemvRows, rows - r - kGemvRows);
+    gemv_tile<W, kGemvRows>(x, w + r * cols, cols, y + r, base + (r + kGemvRows) * row_bytes,
+                            next_rows * row_bytes);
   }
-  for (; r < rows; ++r) gemv_tile<W, 1>(x, w + r * cols, cols, y + r);
+  for (; r < rows; ++r) {
+    const int64_t next_rows = r + 1 < rows ? 1 : 0;
+    gemv_tile<W, 1>(x, w + r * cols, cols, y + r, base + (r + 1) * row_bytes,
+                    next_rows * row_bytes);
+  }
 }
 
 // Rows [r0, r0 + n) of w (any r0): fp8 runs in segments of rows sharing a block-scale row.
