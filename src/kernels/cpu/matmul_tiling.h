@@ -195,6 +195,135 @@ inline void gemv(const float* x, const WeightView& w, int64_t r0, int64_t n, flo
 }
 
 // ---------------------------------------------------------------------------------------------
+// Few tokens (batched decode; experts that got a handful of tokens): weights are converted in
+// registers as in the GEMV and each converted chunk serves a group of tokens, so nothing is
+// packed (packing costs as much as the FMAs it saves at these token counts). A row tile's
+// weights stay in L1 across its token groups; the next tile is prefetched as in the GEMV.
+// x: [tokens, cols] (fp8: already scaled), row stride ldx; y[t * ldy + r].
+constexpr int kSmallRows = kLanes == 16 ? 4 : 2;
+constexpr int64_t kSmallTokens = 12;  // token counts up to this take this path (measured)
+template <class W>
+constexpr int small_group() {  // tokens per tile: R x T accumulators + the converted weights
+  return W::kPairs ? 4 : (kLanes == 16 ? 6 : 4);
+}
+
+template <class W, int R, int T>
+inline void small_tile(const float* x, int64_t ldx, const typename W::T* w, int64_t cols, float* y,
+                       int64_t ldy, const char* next, int64_t next_bytes) {
+  F acc[R][T];
+  DSX_UNROLL for (int r = 0; r < R; ++r) DSX_UNROLL for (int t = 0; t < T; ++t) acc[r][t] = zero();
+  const int64_t full = cols / kLanes;
+  const int tail = static_cast<int>(cols % kLanes);
+  constexpr int64_t kStep = int64_t{R} * kLanes * sizeof(typename W::T);
+  const char* pf = next;
+  const char* pf_end = next + next_bytes;
+  auto prefetch_step = [&](int chunks) {
+    for (int64_t b = 0; b < chunks * kStep && pf < pf_end; b += 64, pf += 64)
+      _mm_prefetch(pf, _MM_HINT_T1);
+  };
+  int64_t k = 0;
+  if constexpr (W::kPairs) {
+    for (; k + 2 <= full; k += 2) {
+      prefetch_step(2);
+      F w0[R], w1[R];
+      DSX_UNROLL for (int r = 0; r < R; ++r) W::pair(w + r * cols + k * kLanes, &w0[r], &w1[r]);
+      DSX_UNROLL for (int t = 0; t < T; ++t) {
+        const F x0 = loadu(x + t * ldx + k * kLanes), x1 = loadu(x + t * ldx + (k + 1) * kLanes);
+        DSX_UNROLL for (int r = 0; r < R; ++r) {
+          acc[r][t] = fmadd(w0[r], x0, acc[r][t]);
+          acc[r][t] = fmadd(w1[r], x1, acc[r][t]);
+        }
+      }
+    }
+  }
+  for (; k < full; ++k) {
+    prefetch_step(1);
+    F wv[R];
+    DSX_UNROLL for (int r = 0; r < R; ++r) wv[r] = W::chunk(w + r * cols + k * kLanes);
+    DSX_UNROLL for (int t = 0; t < T; ++t) {
+      const F xv = loadu(x + t * ldx + k * kLanes);
+      DSX_UNROLL for (int r = 0; r < R; ++r) acc[r][t] = fmadd(wv[r], xv, acc[r][t]);
+    }
+  }
+  if (tail) {
+    F wv[R];
+    DSX_UNROLL for (int r = 0; r < R; ++r) wv[r] = W::partial(w + r * cols + full * kLanes, tail);
+    DSX_UNROLL for (int t = 0; t < T; ++t) {
+      const F xv = load_first(x + t * ldx + full * kLanes, tail);
+      DSX_UNROLL for (int r = 0; r < R; ++r) acc[r][t] = fmadd(wv[r], xv, acc[r][t]);
+    }
+  }
+  DSX_UNROLL for (int r = 0; r < R; ++r) DSX_UNROLL for (int t = 0; t < T; ++t) {
+    y[t * ldy + r] = hsum(acc[r][t]);
+  }
+}
+
+// A tile of R rows for nt <= T tokens.
+template <class W, int R, int T>
+inline void small_tokens(int nt, const float* x, int64_t ldx, const typename W::T* w, int64_t cols,
+                         float* y, int64_t ldy, const char* next, int64_t next_bytes) {
+  if constexpr (T > 1) {
+    if (nt < T) return small_tokens<W, R, T - 1>(nt, x, ldx, w, cols, y, ldy, next, next_bytes);
+  }
+  small_tile<W, R, T>(x, ldx, w, cols, y, ldy, next, next_bytes);
+}
+
+// R rows for all tokens, in token groups; the next region is prefetched during the first group.
+template <class W, int R>
+inline void small_row_tile(const float* x, int64_t ldx, int64_t tokens, const typename W::T* w,
+                           int64_t cols, float* y, int64_t ldy, const char* next,
+                           int64_t next_bytes) {
+  constexpr int G = small_group<W>();
+  for (int64_t t0 = 0; t0 < tokens; t0 += G) {
+    const int nt = static_cast<int>(std::min<int64_t>(G, tokens - t0));
+    small_tokens<W, R, G>(nt, x + t0 * ldx, ldx, w, cols, y + t0 * ldy, ldy,
+                          t0 == 0 ? next : nullptr, t0 == 0 ? next_bytes : 0);
+  }
+}
+
+template <class W>
+inline void small_rows(const float* x, int64_t ldx, int64_t tokens, const typename W::T* w,
+                       int64_t rows, int64_t cols, float* y, int64_t ldy) {
+  const int64_t row_bytes = cols * static_cast<int64_t>(sizeof(typename W::T));
+  const char* base = reinterpret_cast<const char*>(w);
+  const int64_t first = std::min<int64_t>(rows, kSmallRows) * row_bytes;
+  for (int64_t b = 0; b < first; b += 64) _mm_prefetch(base + b, _MM_HINT_T0);
+  int64_t r = 0;
+  for (; r + kSmallRows <= rows; r += kSmallRows) {
+    const int64_t next_rows = std::min<int64_t>(kSmallRows, rows - r - kSmallRows);
+    small_row_tile<W, kSmallRows>(x, ldx, tokens, w + r * cols, cols, y + r, ldy,
+                                  base + (r + kSmallRows) * row_bytes, next_rows * row_bytes);
+  }
+  for (; r < rows; ++r) {
+    small_row_tile<W, 1>(x, ldx, tokens, w + r * cols, cols, y + r, ldy, base + (r + 1) * row_bytes,
+                         r + 1 < rows ? row_bytes : 0);
+  }
+}
+
+// Rows [r0, r0 + n) of w (any r0) for a few tokens; fp8 scales each token's x per segment of
+// rows sharing a block-scale row.
+template <class W>
+inline void gemm_small(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, int64_t r0,
+                       int64_t n, float* y, int64_t ldy) {
+  const auto* data = static_cast<const typename W::T*>(w.data);
+  if constexpr (!W::kScaled) {
+    small_rows<W>(x, ldx, tokens, data + r0 * w.cols, n, w.cols, y, ldy);
+  } else {
+    const int64_t scale_cols = (w.cols + w.block - 1) / w.block;
+    float* xs = scratch(0, static_cast<size_t>(tokens * w.cols));  // [tokens, cols] scaled x
+    for (int64_t i = 0; i < n;) {
+      const int64_t srow = (r0 + i) / w.block;
+      const int64_t end = std::min(n, (srow + 1) * w.block - r0);
+      for (int64_t t = 0; t < tokens; ++t)
+        scale_x(x + t * ldx, 0, w.cols, w.block_scale + srow * scale_cols, w.block,
+                xs + t * w.cols);
+      small_rows<W>(xs, w.cols, tokens, data + (r0 + i) * w.cols, end - i, w.cols, y + i, ldy);
+      i = end;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // GEMM. Both operands of the micro-kernel are packed, zero-padded to whole chunks (a padded
 // chunk gives fma(0, 0, acc), exactly what the GEMV's masked tail computes):
 //   wp: weights [kTileRows][kBlockCols] float32, converted once per row tile and column block;
@@ -387,6 +516,8 @@ inline void matmul_any(const float* x, int64_t ldx, int64_t tokens, const Weight
                        int64_t n, float* y, int64_t ldy) {
   if (tokens == 1) {
     gemv<W>(x, w, r0, n, y);
+  } else if (tokens <= kSmallTokens) {
+    gemm_small<W>(x, ldx, tokens, w, r0, n, y, ldy);
   } else {
     gemm<W>(x, ldx, tokens, w, r0, n, y, ldy);
   }

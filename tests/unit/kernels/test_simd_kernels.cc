@@ -189,7 +189,8 @@ TEST(SimdMatmul, BitIdenticalAcrossTokensAndThreads) {
           matmul(x.data() + t * cols, cols, 1, w, single.data() + t * rows, rows, nullptr, backend);
         }
         for (ThreadPool& pool : pools) {
-          for (int64_t n : {int64_t{2}, int64_t{7}, tokens}) {  // a prefix of the tokens together
+          for (int64_t n :
+               {int64_t{2}, int64_t{7}, int64_t{12}, int64_t{13}, tokens}) {  // a prefix
             std::vector<float> y(n * rows);
             matmul(x.data(), cols, n, w, y.data(), rows, &pool, backend);
             for (int64_t i = 0; i < n * rows; ++i) {
@@ -200,6 +201,47 @@ TEST(SimdMatmul, BitIdenticalAcrossTokensAndThreads) {
             }
           }
         }
+      }
+    }
+  }
+}
+
+// matmul_many: a mix of jobs (GEMV, few-token and many-token products, fp8 and bf16, an empty
+// one) gives each job exactly what matmul gives it alone, for every thread count.
+TEST(SimdMatmul, ManyJobsMatchSingleCalls) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const Matrix a(DType::BF16, 300, 200, 5), b(DType::F8_E4M3, 260, 300, 6),
+      c(DType::F32, 33, 17, 7);
+  const struct {
+    const Matrix* m;
+    int64_t tokens;
+  } specs[] = {{&a, 1}, {&b, 1}, {&c, 3}, {&a, 0}, {&b, 9}, {&a, 40}, {&c, 1}};
+  for (Backend backend : simd_backends()) {
+    std::vector<std::vector<float>> xs, want;
+    std::vector<MatmulJob> jobs;
+    for (const auto& s : specs) {
+      const WeightView w = s.m->view();
+      xs.emplace_back(std::max<int64_t>(1, s.tokens) * w.cols);
+      for (auto& v : xs.back()) v = normal(rng);
+      want.emplace_back(std::max<int64_t>(1, s.tokens) * w.rows, -7.0f);
+      matmul(xs.back().data(), w.cols, s.tokens, w, want.back().data(), w.rows, nullptr, backend);
+    }
+    for (int threads : {1, 2, 3, 4}) {
+      ThreadPool pool(threads);
+      std::vector<std::vector<float>> ys;
+      jobs.clear();
+      for (size_t i = 0; i < std::size(specs); ++i) {
+        const WeightView w = specs[i].m->view();
+        ys.emplace_back(want[i].size(), -7.0f);
+        jobs.push_back({xs[i].data(), w.cols, specs[i].tokens, w, ys.back().data(), w.rows});
+      }
+      matmul_many(jobs, &pool, backend);
+      for (size_t i = 0; i < std::size(specs); ++i) {
+        ASSERT_EQ(ys[i].size(), want[i].size());
+        for (size_t k = 0; k < ys[i].size(); ++k)
+          ASSERT_TRUE(same_bits(ys[i][k], want[i][k]))
+              << backend_name(backend) << " threads " << threads << " job " << i << " at " << k;
       }
     }
   }
