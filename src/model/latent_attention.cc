@@ -21,7 +21,7 @@ namespace dsx::detail {
 
 namespace {
 
-constexpr int64_t kKeyChunk = 128;   // keys per softmax chunk (aligned at position 0)
+constexpr int64_t kKeyChunk = 64;    // keys per softmax chunk (aligned at position 0)
 constexpr int64_t kGroupTokens = 6;  // tokens of one sequence scored together (share key loads)
 constexpr int64_t kWaveUnits = 64;   // chunk partials held at once when tasks own chunks
 
