@@ -504,8 +504,8 @@ inline void gemm_block(const float* x, int64_t ldx, int64_t tokens, const Weight
     const char* next = reinterpret_cast<const char*>(data + (r0 + rb_end) * cols);
     const int64_t next_bytes = next_rows * cols * static_cast<int64_t>(sizeof(typename W::T));
     int64_t prefetched = 0;
-    const int64_t steps =
-        token_blocks * col_blocks * ((kBlockTokens + kTileTokens - 1) / kTileTokens);
+    // One prefetch step per micro-kernel call, so the requests spread evenly over the compute.
+    const int64_t steps = col_blocks * ((tokens + kTileTokens - 1) / kTileTokens) * tiles;
     const int64_t per_step = (next_bytes + steps - 1) / std::max<int64_t>(1, steps);
     for (int64_t tb = 0; tb < token_blocks; ++tb) {
       const int64_t t0 = tb * kBlockTokens;
@@ -517,10 +517,10 @@ inline void gemm_block(const float* x, int64_t ldx, int64_t tokens, const Weight
         // Token tiles outer, row tiles inner: a token tile's x (kTileTokens rows of the block)
         // stays in L1 while every row tile's packed weights stream past it from L2.
         for (int tt = 0; tt < nt; tt += kTileTokens) {
-          for (int64_t e = std::min(next_bytes, prefetched + per_step); prefetched < e;
-               prefetched += 64)
-            _mm_prefetch(next + prefetched, _MM_HINT_T1);
           for (int tile = 0; tile < tiles; ++tile) {
+            for (int64_t e = std::min(next_bytes, prefetched + per_step); prefetched < e;
+                 prefetched += 64)
+              _mm_prefetch(next + prefetched, _MM_HINT_T1);
             const float* wt = wp + tile * wtile + b * kTileRows * kBlockCols;
             const int nrows = std::min(kTileRows, nrb - tile * kTileRows);
             const Phase ph{c0 == 0, c0 + kBlockCols >= cols,
