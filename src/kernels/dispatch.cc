@@ -49,11 +49,20 @@ int64_t row_group(const WeightView& w) {
   return w.type == DType::F8_E4M3 ? w.block : 16;
 }
 
-// Rows per band of a job with several tokens (GEMM): about two bands per thread, handed out as
-// threads become free. Each band re-packs the activations, so bands stay large.
-int64_t band_rows(const MatmulJob& job, int threads) {
+// Multiply-adds of a job: what its bands are balanced by.
+double job_work(const MatmulJob& job) {
+  return static_cast<double>(job.w.rows) * static_cast<double>(job.w.cols) *
+         static_cast<double>(std::max<int64_t>(job.tokens, 0));
+}
+
+// Rows per band of a job with several tokens (GEMM). Bands are handed out as threads become
+// free; about four per thread over all the jobs, each job's share by its work, at least one.
+// Every band packs the job's activations again, so a small job (an expert's tokens) stays whole.
+int64_t band_rows(const MatmulJob& job, int threads, double total_work) {
   const int64_t group = row_group(job.w);
-  const int64_t rows = (job.w.rows + 2 * threads - 1) / (2 * threads);
+  const double share = total_work > 0 ? job_work(job) / total_work : 1.0;
+  const int64_t bands = std::max<int64_t>(1, static_cast<int64_t>(4.0 * threads * share + 0.5));
+  const int64_t rows = (job.w.rows + bands - 1) / bands;
   return std::max(group, (rows + group - 1) / group * group);
 }
 
@@ -156,10 +165,13 @@ void matmul_many(std::span<const MatmulJob> jobs, ThreadPool* pool, Backend back
     rows = rows_heap.data();
   }
   first[0] = 0;
+  double total_work = 0.0;
+  for (const MatmulJob& job : jobs)
+    if (job.tokens > 0 && job.w.rows > 0) total_work += job_work(job);
   for (size_t j = 0; j < jobs.size(); ++j) {
     const MatmulJob& job = jobs[j];
     const bool empty = job.tokens <= 0 || job.w.rows <= 0;
-    rows[j] = empty ? 1 : band_rows(job, threads);
+    rows[j] = empty ? 1 : band_rows(job, threads, total_work);
     first[j + 1] = first[j] + (empty ? 0 : (job.w.rows + rows[j] - 1) / rows[j]);
   }
   const int64_t bands = first[jobs.size()];
