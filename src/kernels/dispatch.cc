@@ -258,6 +258,18 @@ void attention_values(const float* p, int64_t ldt, int64_t padded, int64_t token
   }
 }
 
+void attention_softmax(float* s, int64_t n, int64_t valid, int64_t padded, float scale, float* m,
+                       float* l, Backend backend) {
+  switch (backend) {
+    case Backend::Avx512:
+      return cpu::avx512::attention_softmax(s, n, valid, padded, scale, m, l);
+    case Backend::Avx2:
+      return cpu::avx2::attention_softmax(s, n, valid, padded, scale, m, l);
+    default:
+      return attention_softmax_reference(s, n, valid, padded, scale, m, l);
+  }
+}
+
 void matvec_transposed_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y,
                             Backend backend) {
   // fp8 needs whole vectors inside one scale block; otherwise (and for other types) the reference.

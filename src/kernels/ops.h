@@ -109,13 +109,23 @@ void attention_values(const float* p, int64_t ldt, int64_t padded, int64_t token
                       const float* keys, int64_t key_stride, int64_t nkeys, int64_t dim, float* o,
                       Backend backend = best_backend());
 
-// Scalar references of the two above (single thread, same contracts, same results).
+// Softmax statistics of a chunk of scores s ([n, padded], lanes = query rows), in place: per
+// lane p, over keys j < valid: s[j][p] *= scale; m[p] = max_j s[j][p]; s[j][p] = exp(s[j][p] -
+// m[p]); l[p] = sum_j s[j][p] (j in order). Keys valid <= j < n become 0; with valid == 0,
+// m = -inf and l = 0. SIMD backends use their own exp, within a few ulp of std::exp.
+void attention_softmax(float* s, int64_t n, int64_t valid, int64_t padded, float scale, float* m,
+                       float* l, Backend backend = best_backend());
+
+// Scalar references of the three above (single thread, same contracts; scores and values give
+// the same bits as the SIMD kernels, softmax differs only by its exp).
 void attention_scores_reference(const float* qt, int64_t tokens, int64_t padded, int64_t dim,
                                 const float* keys, int64_t key_stride, int64_t nkeys, float* s,
                                 int64_t ldt);
 void attention_values_reference(const float* p, int64_t ldt, int64_t padded, int64_t tokens,
                                 int64_t heads, const float* keys, int64_t key_stride, int64_t nkeys,
                                 int64_t dim, float* o);
+void attention_softmax_reference(float* s, int64_t n, int64_t valid, int64_t padded, float scale,
+                                 float* m, float* l);
 
 // Machine limits for `dsx bench` (kernels/machine.cc). Streaming read bandwidth in GB/s (1e9
 // bytes/s) over a buffer several times the last-level cache, all pool threads, best of a few

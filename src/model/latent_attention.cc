@@ -57,23 +57,9 @@ void chunk_partial(const Shape& sh, const float* qt, const LatentCache& cache, i
   // Per lane: scale, max, exp, sum over the row's valid keys; weights past them are 0.
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t valid = std::clamp<int64_t>(lasts[i] + 1 - start, 0, end - start);
-    float* s = scores + i * ldt;  // [kKeyChunk, padded]
     float* m = out.stats + i * 2 * sh.padded;
-    float* l = m + sh.padded;
-    for (int64_t p = 0; p < sh.padded; ++p) m[p] = -INFINITY, l[p] = 0.0f;
-    for (int64_t j = 0; j < valid; ++j)
-      for (int64_t p = 0; p < sh.padded; ++p) {
-        s[j * sh.padded + p] *= sh.scale;
-        m[p] = std::fmax(m[p], s[j * sh.padded + p]);
-      }
-    for (int64_t j = 0; j < valid; ++j)
-      for (int64_t p = 0; p < sh.padded; ++p) {
-        float& e = s[j * sh.padded + p];
-        e = std::exp(e - m[p]);
-        l[p] += e;
-      }
-    for (int64_t j = valid; j < end - start; ++j)
-      for (int64_t p = 0; p < sh.padded; ++p) s[j * sh.padded + p] = 0.0f;
+    kernels::attention_softmax(scores + i * ldt, end - start, valid, sh.padded, sh.scale, m,
+                               m + sh.padded);
   }
   std::fill_n(out.o, rows * sh.heads * sh.kv_lora, 0.0f);
   for (int64_t pos = start; pos < end;) {

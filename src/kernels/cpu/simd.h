@@ -87,6 +87,23 @@ inline F add(F a, F b) {
 inline F mul(F a, F b) {
   return _mm512_mul_ps(a, b);
 }
+inline F sub(F a, F b) {
+  return _mm512_sub_ps(a, b);
+}
+inline F max(F a, F b) {
+  return _mm512_max_ps(a, b);
+}
+inline F round_nearest(F a) {
+  return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+// a * 2^n for integral n (exact unless the result is subnormal, then rounded once).
+inline F times_pow2(F a, F n) {
+  return _mm512_scalef_ps(a, n);
+}
+// Per lane: x >= limit ? a : b.
+inline F select_ge(F x, F limit, F a, F b) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, limit, _CMP_GE_OQ), b, a);
+}
 
 // Horizontal sum with a fixed tree (lane i + lane i+8, then +4, +2, +1). Every matmul path uses
 // this one function, so the reduction order of an output never depends on the path taken.
@@ -172,6 +189,26 @@ inline F add(F a, F b) {
 }
 inline F mul(F a, F b) {
   return _mm256_mul_ps(a, b);
+}
+inline F sub(F a, F b) {
+  return _mm256_sub_ps(a, b);
+}
+inline F max(F a, F b) {
+  return _mm256_max_ps(a, b);
+}
+inline F round_nearest(F a) {
+  return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+// a * 2^n for integral n in [-126, 127] (the product is exact unless subnormal, then rounded
+// once, as AVX-512's scalef).
+inline F times_pow2(F a, F n) {
+  const __m256i bits =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(a, _mm256_castsi256_ps(bits));
+}
+// Per lane: x >= limit ? a : b.
+inline F select_ge(F x, F limit, F a, F b) {
+  return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, limit, _CMP_GE_OQ));
 }
 
 // Horizontal sum with a fixed tree (lane i + lane i+4, then +2, +1).

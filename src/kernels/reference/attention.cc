@@ -39,4 +39,23 @@ void attention_values_reference(const float* p, int64_t ldt, int64_t padded, int
   }
 }
 
+void attention_softmax_reference(float* s, int64_t n, int64_t valid, int64_t padded, float scale,
+                                 float* m, float* l) {
+  for (int64_t p = 0; p < padded; ++p) {
+    float top = -INFINITY, sum = 0.0f;
+    for (int64_t j = 0; j < valid; ++j) {
+      s[j * padded + p] *= scale;
+      top = std::fmax(top, s[j * padded + p]);
+    }
+    for (int64_t j = 0; j < valid; ++j) {
+      float& e = s[j * padded + p];
+      e = std::exp(e - top);
+      sum += e;
+    }
+    for (int64_t j = valid; j < n; ++j) s[j * padded + p] = 0.0f;
+    m[p] = top;
+    l[p] = sum;
+  }
+}
+
 }  // namespace dsx::kernels

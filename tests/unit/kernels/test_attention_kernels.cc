@@ -4,6 +4,7 @@
 // touched neighbour, not rounding.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -92,6 +93,44 @@ TEST(AttentionKernels, ValuesMatchReferenceExactlyAndAccumulate) {
                        keys.data() + 1 + first * stride, stride, sh.nkeys - first, sh.dim,
                        split.data(), b);
       EXPECT_TRUE(same_bits(split, want)) << backend_name(b) << " split at " << first;
+    }
+  }
+}
+
+// Softmax statistics: the max is exact (the same scaled values), the weights differ from the
+// reference only by the exp: the SIMD exp is within ~2 ulp of std::exp (see softmax_lanes.cc), so
+// each weight must be within 4 ulp of the reference's, relatively, and each sum (same order, terms
+// 4 ulp apart, `valid` roundings each) within (4 + valid) ulp. Masked keys are exactly 0.
+TEST(AttentionKernels, SoftmaxMatchesReference) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  const double ulp = std::ldexp(1.0, -23);
+  for (int64_t padded : {16, 32}) {
+    for (int64_t n : {1, 7, 64}) {
+      for (int64_t valid : {int64_t{0}, int64_t{1}, n / 2, n}) {
+        std::vector<float> s(n * padded);
+        for (auto& v : s) v = normal(rng);
+        s[0] = -300.0f;  // far below the max: underflows to 0 or a tiny weight
+        std::vector<float> ref = s, mref(padded), lref(padded);
+        attention_softmax_reference(ref.data(), n, valid, padded, 0.125f, mref.data(), lref.data());
+        for (Backend b : backends()) {
+          std::vector<float> got = s, m(padded), l(padded);
+          attention_softmax(got.data(), n, valid, padded, 0.125f, m.data(), l.data(), b);
+          for (int64_t p = 0; p < padded; ++p) {
+            ASSERT_EQ(std::memcmp(&m[p], &mref[p], sizeof(float)), 0) << backend_name(b);
+            ASSERT_LE(std::fabs(double{l[p]} - lref[p]), (4.0 + valid) * ulp * lref[p])
+                << backend_name(b) << " n " << n << " valid " << valid;
+          }
+          for (int64_t i = 0; i < n * padded; ++i) {
+            if (i / padded >= valid) {
+              ASSERT_EQ(got[i], 0.0f);
+            } else {
+              ASSERT_LE(std::fabs(double{got[i]} - ref[i]), 4.0 * ulp * ref[i] + 1e-37)
+                  << backend_name(b) << " at " << i << ": " << got[i] << " vs " << ref[i];
+            }
+          }
+        }
+      }
     }
   }
 }

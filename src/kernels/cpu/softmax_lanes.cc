@@ -1,0 +1,73 @@
+// attention_softmax (ops.h): per-lane softmax statistics of a chunk of scores, with a vector exp.
+//
+// exp(x) for x <= 0 (scores minus their running max): x = n ln2 + r with n = round(x / ln2) and
+// |r| <= ln2 / 2 (ln2 split in a high part with 9 significant bits, so n times it is exact for
+// the n that occur, and a low part), e^r from its degree-7 Taylor polynomial (truncation below
+// 0.05 ulp on that interval; Horner's roundings add about 1 ulp), times 2^n. Below -87 (weights
+// under 2^-125 of the largest) the result is 0. The same operations on every lane, so it is
+// deterministic.
+#ifndef DSX_CPU_KERNEL_BODY
+#include <cmath>
+
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/simd.h"
+
+#define DSX_CPU_KERNEL_BODY
+DSX_BEGIN_AVX512
+namespace dsx::kernels::cpu::avx512 {
+#include "kernels/cpu/softmax_lanes.cc"  // NOLINT(build/include): the body, see above
+}  // namespace dsx::kernels::cpu::avx512
+DSX_END_TARGET
+DSX_BEGIN_AVX2
+namespace dsx::kernels::cpu::avx2 {
+#include "kernels/cpu/softmax_lanes.cc"  // NOLINT(build/include)
+}  // namespace dsx::kernels::cpu::avx2
+DSX_END_TARGET
+#undef DSX_CPU_KERNEL_BODY
+
+#else  // the body
+
+namespace {
+
+inline F exp_nonpositive(F x) {
+  const F n = round_nearest(mul(x, set1(1.44269504088896341f)));
+  // x - n ln2 in two steps: 0.693359375 has 9 significant bits, so n times it is exact.
+  F r = fmadd(n, set1(-0.693359375f), x);
+  r = fmadd(n, set1(2.12194440e-4f), r);
+  // e^r = 1 + r + r^2/2! + ... + r^7/7!, Horner.
+  F p = set1(1.0f / 5040.0f);
+  p = fmadd(p, r, set1(1.0f / 720.0f));
+  p = fmadd(p, r, set1(1.0f / 120.0f));
+  p = fmadd(p, r, set1(1.0f / 24.0f));
+  p = fmadd(p, r, set1(1.0f / 6.0f));
+  p = fmadd(p, r, set1(0.5f));
+  p = fmadd(p, r, set1(1.0f));
+  p = fmadd(p, r, set1(1.0f));
+  return select_ge(x, set1(-87.0f), times_pow2(p, n), zero());
+}
+
+}  // namespace
+
+void attention_softmax(float* s, int64_t n, int64_t valid, int64_t padded, float scale, float* m,
+                       float* l) {
+  const F vscale = set1(scale);
+  for (int64_t p = 0; p < padded; p += kLanes) {
+    F top = set1(-INFINITY);
+    for (int64_t j = 0; j < valid; ++j) {
+      const F v = mul(loadu(s + j * padded + p), vscale);
+      storeu(s + j * padded + p, v);
+      top = max(top, v);
+    }
+    F sum = zero();
+    for (int64_t j = 0; j < valid; ++j) {
+      const F e = exp_nonpositive(sub(loadu(s + j * padded + p), top));
+      storeu(s + j * padded + p, e);
+      sum = add(sum, e);
+    }
+    for (int64_t j = valid; j < n; ++j) storeu(s + j * padded + p, zero());
+    storeu(m + p, top);
+    storeu(l + p, sum);
+  }
+}
+
+#endif
