@@ -9,7 +9,7 @@
 //   acc = 0 (L lanes)
 //   for each chunk k of L columns, in order:  acc = fma(w[r][kL..kL+L), x[t][kL..kL+L), acc)
 //     (the last chunk, if cols % L != 0, is zero-padded in both operands)
-//   y[t][r] = hsum(acc)   (the fixed tree in simd.h)
+//   y[t][r] = hsum(acc)   (the fixed tree in simd.h; hsum_many computes it for many at once)
 // FP8 weights enter as the exact decode q * 2^-8 and the block scale moves to the activations:
 // x'[c] = x[c] * (256 * s[r / block][c / block]), rounded once, then the same chain over
 // (q * 2^-8, x'). x' depends only on the row's block-scale row, so it is computed once per
@@ -151,7 +151,11 @@ inline void gemv_tile(const float* x, const typename W::T* w, int64_t cols, floa
       acc[r] = fmadd(W::partial(w + r * cols + full * kLanes, tail), xk, acc[r]);
     }
   }
-  DSX_UNROLL for (int r = 0; r < R; ++r) y[r] = hsum(acc[r]);
+  if constexpr (R == 1) {
+    y[0] = hsum(acc[0]);
+  } else {
+    hsum_many(acc, R, y);
+  }
 }
 
 template <class W>
@@ -253,8 +257,10 @@ inline void small_tile(const float* x, int64_t ldx, const typename W::T* w, int6
       DSX_UNROLL for (int r = 0; r < R; ++r) acc[r][t] = fmadd(wv[r], xv, acc[r][t]);
     }
   }
+  float sums[R * T];  // [r][t]
+  hsum_many(&acc[0][0], R * T, sums);
   DSX_UNROLL for (int r = 0; r < R; ++r) DSX_UNROLL for (int t = 0; t < T; ++t) {
-    y[t * ldy + r] = hsum(acc[r][t]);
+    y[t * ldy + r] = sums[r * T + t];
   }
 }
 
@@ -356,9 +362,11 @@ struct Phase {
 
 template <int R, int T>
 inline void finish(const F (&a)[R][T], const Phase& ph) {
+  float sums[R * T];  // [r][t]
+  hsum_many(&a[0][0], R * T, sums);
   DSX_UNROLL for (int r = 0; r < R; ++r) {
     if (r < ph.nrows) {
-      DSX_UNROLL for (int t = 0; t < T; ++t) ph.y[t * ph.ldy + r] = hsum(a[r][t]);
+      DSX_UNROLL for (int t = 0; t < T; ++t) ph.y[t * ph.ldy + r] = sums[r * T + t];
     }
   }
 }

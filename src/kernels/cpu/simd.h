@@ -114,6 +114,37 @@ inline float hsum(F v) {
   return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
 }
 
+// out[i] = hsum(v[i]) for i < n: the same tree, but sixteen sums at a time by transposing as it
+// adds (15 adds and 30 shuffles for 16 sums instead of ~9 instructions per sum). Level by level
+// each add pairs exactly the lanes hsum pairs, so every result has hsum's bits.
+inline void hsum_many(const F* v, int n, float* out) {
+  for (int base = 0; base < n; base += 16) {
+    // z lane 4L + k ends up as the sum of in[L + 4k]; feed v[4L + k] there so z is in order.
+    F in[16];
+    for (int j = 0; j < 16; ++j) {
+      const int from = base + 4 * (j % 4) + j / 4;
+      in[j] = from < n ? v[from] : zero();
+    }
+    F t[8], u[4], w[2];
+    for (int p = 0; p < 8; ++p)  // lane i + lane i+8: [in[2p] | in[2p+1]] halves
+      t[p] = add(_mm512_shuffle_f32x4(in[2 * p], in[2 * p + 1], 0x44),
+                 _mm512_shuffle_f32x4(in[2 * p], in[2 * p + 1], 0xEE));
+    for (int p = 0; p < 4; ++p)  // i + i+4 within each eight
+      u[p] = add(_mm512_shuffle_f32x4(t[2 * p], t[2 * p + 1], 0x88),
+                 _mm512_shuffle_f32x4(t[2 * p], t[2 * p + 1], 0xDD));
+    for (int p = 0; p < 2; ++p)  // i + i+2 within each four
+      w[p] = add(_mm512_shuffle_ps(u[2 * p], u[2 * p + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                 _mm512_shuffle_ps(u[2 * p], u[2 * p + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    const F z = add(_mm512_shuffle_ps(w[0], w[1], _MM_SHUFFLE(2, 0, 2, 0)),  // i + i+1
+                    _mm512_shuffle_ps(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    if (n - base >= 16) {
+      storeu(out + base, z);
+    } else {
+      store_first(out + base, z, n - base);
+    }
+  }
+}
+
 // Weight loads: kLanes consecutive stored elements as float32 (exact conversions).
 inline F load_bf16(const uint16_t* p) {
   const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
@@ -216,6 +247,31 @@ inline float hsum(F v) {
   const __m128 b = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
   return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
+// out[i] = hsum(v[i]) for i < n, eight at a time with hsum's pairing (see the AVX-512 version).
+inline void hsum_many(const F* v, int n, float* out) {
+  for (int base = 0; base < n; base += 8) {
+    // z lane m ends up as the sum of in[2 (m % 4) + m / 4]; feed v[m] there.
+    F in[8];
+    for (int m = 0; m < 8; ++m) {
+      in[2 * (m % 4) + m / 4] = base + m < n ? v[base + m] : zero();
+    }
+    F t[4], u[2];
+    for (int p = 0; p < 4; ++p)  // lane i + lane i+4: [in[2p] | in[2p+1]] halves
+      t[p] = add(_mm256_permute2f128_ps(in[2 * p], in[2 * p + 1], 0x20),
+                 _mm256_permute2f128_ps(in[2 * p], in[2 * p + 1], 0x31));
+    for (int p = 0; p < 2; ++p)  // i + i+2 within each four
+      u[p] = add(_mm256_shuffle_ps(t[2 * p], t[2 * p + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                 _mm256_shuffle_ps(t[2 * p], t[2 * p + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    const F z = add(_mm256_shuffle_ps(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),  // i + i+1
+                    _mm256_shuffle_ps(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    if (n - base >= 8) {
+      storeu(out + base, z);
+    } else {
+      store_first(out + base, z, n - base);
+    }
+  }
 }
 
 // AVX2 has no masked 8/16-bit loads: partial chunks go through a small zeroed copy.
