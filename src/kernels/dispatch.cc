@@ -152,39 +152,38 @@ void matmul_many(std::span<const MatmulJob> jobs, ThreadPool* pool, Backend back
     return;
   }
   if (gemv) return gemv_many(jobs, *pool, backend);
-  // Bands in job order: band b of job j covers rows [b * rows_j, ...). first[j]: j's first band.
-  constexpr size_t kInline = 64;
-  int64_t first_inline[kInline + 1], rows_inline[kInline];
-  std::vector<int64_t> first_heap, rows_heap;
-  int64_t* first = first_inline;
-  int64_t* rows = rows_inline;
-  if (jobs.size() > kInline) {
-    first_heap.resize(jobs.size() + 1);
-    rows_heap.resize(jobs.size());
-    first = first_heap.data();
-    rows = rows_heap.data();
-  }
-  first[0] = 0;
+  // Bands, largest first: threads take them in that order as they become free, so the last
+  // ones to finish are small (a shared expert listed after the routed ones would otherwise end a
+  // pass with one thread busy and the other idle).
+  struct Band {
+    double work;
+    int32_t job;
+    int64_t r0, r1;
+  };
+  thread_local std::vector<Band> bands;  // the caller's list; workers only read it
+  bands.clear();
   double total_work = 0.0;
   for (const MatmulJob& job : jobs)
     if (job.tokens > 0 && job.w.rows > 0) total_work += job_work(job);
   for (size_t j = 0; j < jobs.size(); ++j) {
     const MatmulJob& job = jobs[j];
-    const bool empty = job.tokens <= 0 || job.w.rows <= 0;
-    rows[j] = empty ? 1 : band_rows(job, threads, total_work);
-    first[j + 1] = first[j] + (empty ? 0 : (job.w.rows + rows[j] - 1) / rows[j]);
-  }
-  const int64_t bands = first[jobs.size()];
-  std::atomic<int64_t> next{0};
-  auto work = [&] {
-    size_t j = 0;
-    for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < bands;) {
-      while (b >= first[j + 1]) ++j;  // bands are taken in increasing order
-      const int64_t r0 = (b - first[j]) * rows[j];
-      run_band(jobs[j], r0, std::min(jobs[j].w.rows, r0 + rows[j]), backend);
+    if (job.tokens <= 0 || job.w.rows <= 0) continue;
+    const int64_t rows = band_rows(job, threads, total_work);
+    for (int64_t r0 = 0; r0 < job.w.rows; r0 += rows) {
+      const int64_t r1 = std::min(job.w.rows, r0 + rows);
+      bands.push_back({job_work(job) * static_cast<double>(r1 - r0) / job.w.rows,
+                       static_cast<int32_t>(j), r0, r1});
     }
+  }
+  std::stable_sort(bands.begin(), bands.end(),
+                   [](const Band& a, const Band& b) { return a.work > b.work; });
+  const std::vector<Band>& list = bands;
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < list.size();)
+      run_band(jobs[list[b].job], list[b].r0, list[b].r1, backend);
   };
-  if (bands == 1) return work();
+  if (list.size() == 1) return work();
   pool->parallel_for(threads, [&](int64_t, int64_t) { work(); });
 }
 
