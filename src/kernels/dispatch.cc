@@ -241,19 +241,16 @@ void attention_scores(const float* qt, int64_t tokens, int64_t padded, int64_t d
 }
 
 void attention_values(const float* p, int64_t ldt, int64_t padded, int64_t tokens, int64_t heads,
-                      const float* keys, int64_t key_stride, int64_t nkeys, int64_t dim, float* o,
+                      const float* const* keys, int64_t nkeys, int64_t dim, float* o,
                       Backend backend) {
-  if (tokens <= 0 || nkeys <= 0 || heads <= 0) return;
+  if (tokens <= 0 || heads <= 0) return;
   switch (backend) {
     case Backend::Avx512:
-      return cpu::avx512::attention_values(p, ldt, padded, tokens, heads, keys, key_stride, nkeys,
-                                           dim, o);
+      return cpu::avx512::attention_values(p, ldt, padded, tokens, heads, keys, nkeys, dim, o);
     case Backend::Avx2:
-      return cpu::avx2::attention_values(p, ldt, padded, tokens, heads, keys, key_stride, nkeys,
-                                         dim, o);
+      return cpu::avx2::attention_values(p, ldt, padded, tokens, heads, keys, nkeys, dim, o);
     default:
-      return attention_values_reference(p, ldt, padded, tokens, heads, keys, key_stride, nkeys, dim,
-                                        o);
+      return attention_values_reference(p, ldt, padded, tokens, heads, keys, nkeys, dim, o);
   }
 }
 

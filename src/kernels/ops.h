@@ -103,10 +103,11 @@ void matvec_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, flo
 void attention_scores(const float* qt, int64_t tokens, int64_t padded, int64_t dim,
                       const float* keys, int64_t key_stride, int64_t nkeys, float* s, int64_t ldt,
                       Backend backend = best_backend());
-// o[t][h][c] += sum_{j < nkeys, in order} p[t][j][h] * keys[j][c]   for h < heads, c < dim.
-// p: as s above (weights in lanes); o: [tokens, heads, dim] contiguous.
+// o[t][h][c] = sum_{j < nkeys, in order} p[t][j][h] * keys[j][c]   for h < heads, c < dim
+// (one chain from 0; o is overwritten). keys[j]: a pointer to key row j (rows of a chunk may lie
+// in different cache blocks). p: as s above (weights in lanes); o: [tokens, heads, dim].
 void attention_values(const float* p, int64_t ldt, int64_t padded, int64_t tokens, int64_t heads,
-                      const float* keys, int64_t key_stride, int64_t nkeys, int64_t dim, float* o,
+                      const float* const* keys, int64_t nkeys, int64_t dim, float* o,
                       Backend backend = best_backend());
 
 // Softmax statistics of a chunk of scores s ([n, padded], lanes = query rows), in place: per
@@ -122,8 +123,8 @@ void attention_scores_reference(const float* qt, int64_t tokens, int64_t padded,
                                 const float* keys, int64_t key_stride, int64_t nkeys, float* s,
                                 int64_t ldt);
 void attention_values_reference(const float* p, int64_t ldt, int64_t padded, int64_t tokens,
-                                int64_t heads, const float* keys, int64_t key_stride, int64_t nkeys,
-                                int64_t dim, float* o);
+                                int64_t heads, const float* const* keys, int64_t nkeys, int64_t dim,
+                                float* o);
 void attention_softmax_reference(float* s, int64_t n, int64_t valid, int64_t padded, float scale,
                                  float* m, float* l);
 

@@ -61,13 +61,10 @@ void chunk_partial(const Shape& sh, const float* qt, const LatentCache& cache, i
     kernels::attention_softmax(scores + i * ldt, end - start, valid, sh.padded, sh.scale, m,
                                m + sh.padded);
   }
-  std::fill_n(out.o, rows * sh.heads * sh.kv_lora, 0.0f);
-  for (int64_t pos = start; pos < end;) {
-    const int64_t run = std::min(block - pos % block, end - pos);
-    kernels::attention_values(scores + (pos - start) * sh.padded, ldt, sh.padded, rows, sh.heads,
-                              cache.entry(layer, seq, pos), stride, run, sh.kv_lora, out.o);
-    pos += run;
-  }
+  const float* key_rows[kKeyChunk];  // the chunk's cache entries, wherever their blocks are
+  for (int64_t pos = start; pos < end; ++pos) key_rows[pos - start] = cache.entry(layer, seq, pos);
+  kernels::attention_values(scores, ldt, sh.padded, rows, sh.heads, key_rows, end - start,
+                            sh.kv_lora, out.o);
 }
 
 // Merges a chunk partial into one row's running state (o: [heads, kv_lora]; stats as Partial's,

@@ -33,8 +33,8 @@ void matmul_rows(const float* x, int64_t ldx, int64_t tokens, const WeightView& 
                         const float* keys, int64_t key_stride, int64_t nkeys, float* s,          \
                         int64_t ldt);                                                            \
   void attention_values(const float* p, int64_t ldt, int64_t padded, int64_t tokens,             \
-                        int64_t heads, const float* keys, int64_t key_stride, int64_t nkeys,     \
-                        int64_t dim, float* o);                                                  \
+                        int64_t heads, const float* const* keys, int64_t nkeys, int64_t dim,     \
+                        float* o);                                                               \
   void attention_softmax(float* s, int64_t n, int64_t valid, int64_t padded, float scale,        \
                          float* m, float* l);
 

@@ -24,15 +24,15 @@ void attention_scores_reference(const float* qt, int64_t tokens, int64_t padded,
 }
 
 void attention_values_reference(const float* p, int64_t ldt, int64_t padded, int64_t tokens,
-                                int64_t heads, const float* keys, int64_t key_stride, int64_t nkeys,
-                                int64_t dim, float* o) {
+                                int64_t heads, const float* const* keys, int64_t nkeys, int64_t dim,
+                                float* o) {
   for (int64_t t = 0; t < tokens; ++t) {
     for (int64_t h = 0; h < heads; ++h) {
       float* out = o + (t * heads + h) * dim;
       for (int64_t c = 0; c < dim; ++c) {
-        float acc = out[c];
+        float acc = 0.0f;
         for (int64_t j = 0; j < nkeys; ++j)
-          acc = std::fma(p[t * ldt + j * padded + h], keys[j * key_stride + c], acc);
+          acc = std::fma(p[t * ldt + j * padded + h], keys[j][c], acc);
         out[c] = acc;
       }
     }
