@@ -35,10 +35,6 @@ constexpr int kBlockTokens = kTileTokens * 6;
 constexpr int kBlockRows = 16;
 constexpr int kBlockCols = kLanes == 16 ? 1024 : 512;
 constexpr int kGemvRows = kLanes == 16 ? 8 : 4;  // rows per GEMV tile (one x load serves them)
-// GEMV prefetch distance within each row stream, into L1 (with the next-tile prefetch into L2
-// below): converting weights takes several instructions per cache line, so the out-of-order
-// window alone keeps too few lines in flight.
-constexpr int kGemvPrefetchBytes = 512;
 static_assert(kBlockRows % kTileRows == 0 && kBlockCols % kLanes == 0);
 
 // Weight formats: a chunk of L stored elements as float32 (exact conversions). kScaled: the
@@ -127,7 +123,6 @@ inline void gemv_tile(const float* x, const typename W::T* w, int64_t cols, floa
       const F x0 = loadu(x + k * kLanes), x1 = loadu(x + (k + 1) * kLanes);
       DSX_UNROLL for (int r = 0; r < R; ++r) {
         const typename W::T* p = w + r * cols + k * kLanes;
-        _mm_prefetch(reinterpret_cast<const char*>(p) + kGemvPrefetchBytes, _MM_HINT_T0);
         F w0, w1;
         W::pair(p, &w0, &w1);
         acc[r] = fmadd(w0, x0, acc[r]);
@@ -140,7 +135,6 @@ inline void gemv_tile(const float* x, const typename W::T* w, int64_t cols, floa
     const F xk = loadu(x + k * kLanes);
     DSX_UNROLL for (int r = 0; r < R; ++r) {
       const typename W::T* p = w + r * cols + k * kLanes;
-      _mm_prefetch(reinterpret_cast<const char*>(p) + kGemvPrefetchBytes, _MM_HINT_T0);
       acc[r] = fmadd(W::chunk(p), xk, acc[r]);
     }
   }
