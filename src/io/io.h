@@ -6,19 +6,29 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/core.h"
 
 namespace dsx {
 
-// A read-only memory mapping of a whole file.
+// How a model's weight files are brought into memory.
+enum class LoadMode {
+  Map,   // memory-map them: nothing is copied, pages come and go with the page cache
+  Copy,  // read them into anonymous memory on transparent huge pages (where the kernel grants
+         // them): decode streams every weight once per token, and with 4 KiB file pages ~10% of
+         // it goes to TLB misses and prefetch streams cut at every page
+  Auto,  // Copy when the files fit in half of the available memory, else Map
+};
+// "auto", "map" or "copy"; throws Error naming the value otherwise.
+LoadMode parse_load_mode(const std::string& name);
+
+// A read-only view of a whole file: a memory mapping, or (copy) a private read-only copy.
 class MappedFile {
  public:
-  explicit MappedFile(const std::string& path);  // throws Error naming the path
+  explicit MappedFile(const std::string& path, bool copy = false);  // throws Error naming the path
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -31,6 +41,8 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  void* region_ = nullptr;  // what to unmap: the file mapping, or the copy's (larger) region
+  size_t region_size_ = 0;
 };
 
 // One tensor of a checkpoint, pointing into the mapping (no copy).
@@ -52,7 +64,7 @@ class SafeTensors {
  public:
   // A model folder: model.safetensors.index.json if present, else model.safetensors,
   // else the folder's only *.safetensors file.
-  static SafeTensors open_dir(const std::string& dir);
+  static SafeTensors open_dir(const std::string& dir, LoadMode mode = LoadMode::Map);
   static SafeTensors open_file(const std::string& path);
 
   const TensorInfo* find(const std::string& name) const;
@@ -60,11 +72,14 @@ class SafeTensors {
   const TensorInfo& get(const std::string& name) const;
   std::vector<std::string> names() const;
   const std::string& source() const { return source_; }
+  bool copied() const { return copied_; }  // files read into memory (LoadMode::Copy) or mapped
 
  private:
-  void add_file(const std::string& path, const std::map<std::string, std::string>* expected);
+  void add_file(const std::string& path, const std::map<std::string, std::string>* expected,
+                bool copy = false);
 
   std::string source_;
+  bool copied_ = false;
   std::vector<std::shared_ptr<MappedFile>> files_;
   std::map<std::string, TensorInfo> tensors_;
 };

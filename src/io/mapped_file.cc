@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -12,7 +14,48 @@
 
 namespace dsx {
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
+LoadMode parse_load_mode(const std::string& name) {
+  if (name == "auto") return LoadMode::Auto;
+  if (name == "map") return LoadMode::Map;
+  if (name == "copy") return LoadMode::Copy;
+  throw Error("--load: '" + name + "' is not one of auto, map, copy");
+}
+
+namespace {
+
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// Reads the whole file into a fresh anonymous region aligned to huge pages; returns the region
+// (to unmap) and sets *data. Throws Error naming the path.
+void* read_copy(int fd, const std::string& path, size_t size, size_t* region_size,
+                const uint8_t** data) {
+  const size_t rounded = (size + kHugePage - 1) / kHugePage * kHugePage;
+  *region_size = rounded + kHugePage;  // room to align the start
+  void* region = ::mmap(nullptr, *region_size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (region == MAP_FAILED)
+    throw Error(path + ": cannot allocate " + std::to_string(size) + " bytes");
+  auto* start = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(region) + kHugePage - 1) /
+                                           kHugePage * kHugePage);
+  ::madvise(start, rounded, MADV_HUGEPAGE);  // advice only: without THP it is ordinary memory
+  for (size_t done = 0; done < size;) {
+    const ssize_t got = ::pread(fd, start + done, std::min<size_t>(size - done, size_t{64} << 20),
+                                static_cast<off_t>(done));
+    if (got <= 0) {
+      const int err = got < 0 ? errno : EIO;
+      ::munmap(region, *region_size);
+      throw Error(path + ": cannot read: " + std::strerror(err));
+    }
+    done += static_cast<size_t>(got);
+  }
+  ::mprotect(start, rounded, PROT_READ);  // weights are never written
+  *data = start;
+  return region;
+}
+
+}  // namespace
+
+MappedFile::MappedFile(const std::string& path, bool copy) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
   struct stat st;
@@ -21,7 +64,14 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     throw Error(path + ": not a regular file");
   }
   size_ = static_cast<size_t>(st.st_size);
-  if (size_ > 0) {
+  if (size_ > 0 && copy) {
+    try {
+      region_ = read_copy(fd, path, size_, &region_size_, &data_);
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+  } else if (size_ > 0) {
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       int err = errno;
@@ -29,12 +79,14 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
       throw Error(path + ": cannot map: " + std::strerror(err));
     }
     data_ = static_cast<const uint8_t*>(p);
+    region_ = p;
+    region_size_ = size_;
   }
   ::close(fd);
 }
 
 MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (region_) ::munmap(region_, region_size_);
 }
 
 bool file_exists(const std::string& path) {

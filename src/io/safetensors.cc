@@ -1,8 +1,10 @@
 // safetensors: 8-byte little-endian header length, a JSON header mapping tensor names to
 // {dtype, shape, data_offsets: [begin, end]} relative to the data section, then the data.
 #include <dirent.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <fstream>
 #include <limits>
 
 #include "io/io.h"
@@ -50,9 +52,32 @@ SafeTensors SafeTensors::open_file(const std::string& path) {
   return st;
 }
 
-SafeTensors SafeTensors::open_dir(const std::string& dir) {
+namespace {
+
+// MemAvailable from /proc/meminfo in bytes, 0 when unknown.
+uint64_t available_memory() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return 0;
+}
+
+uint64_t file_size(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+}  // namespace
+
+SafeTensors SafeTensors::open_dir(const std::string& dir, LoadMode mode) {
   SafeTensors st;
   st.source_ = dir;
+  // The files and, from the index, the tensors each must hold.
+  std::vector<std::pair<std::string, std::map<std::string, std::string>>> files;
+  bool indexed = false;
   const std::string index_path = join_path(dir, "model.safetensors.index.json");
   if (file_exists(index_path)) {
     nlohmann::json index = read_json_file(index_path);
@@ -61,44 +86,52 @@ SafeTensors SafeTensors::open_dir(const std::string& dir) {
     // file -> the tensors the index says it holds
     std::map<std::string, std::map<std::string, std::string>> by_file;
     for (auto& [name, file] : index["weight_map"].items()) {
-      if (!file.is_string()) throw Error(index_path + ": weight_map['" + name + "'] is not a string");
+      if (!file.is_string())
+        throw Error(index_path + ": weight_map['" + name + "'] is not a string");
       const std::string f = file.get<std::string>();
       if (f.find('/') != std::string::npos || f == "..")
         throw Error(index_path + ": weight_map['" + name + "'] names a file outside the folder");
       by_file[f][name] = f;
     }
-    for (auto& [file, names] : by_file) st.add_file(join_path(dir, file), &names);
-    return st;
-  }
-  const std::string single = join_path(dir, "model.safetensors");
-  if (file_exists(single)) {
-    st.add_file(single, nullptr);
-    return st;
-  }
-  std::vector<std::string> found;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n.size() > 12 && n.compare(n.size() - 12, 12, ".safetensors") == 0) found.push_back(n);
-    }
-    ::closedir(d);
+    for (auto& [file, names] : by_file) files.emplace_back(join_path(dir, file), names);
+    indexed = true;
+  } else if (const std::string single = join_path(dir, "model.safetensors"); file_exists(single)) {
+    files.emplace_back(single, std::map<std::string, std::string>{});
   } else {
-    throw Error(dir + ": cannot open model folder");
+    std::vector<std::string> found;
+    if (DIR* d = ::opendir(dir.c_str())) {
+      while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n.size() > 12 && n.compare(n.size() - 12, 12, ".safetensors") == 0) found.push_back(n);
+      }
+      ::closedir(d);
+    } else {
+      throw Error(dir + ": cannot open model folder");
+    }
+    if (found.size() != 1)
+      throw Error(dir + ": no model.safetensors or model.safetensors.index.json (found " +
+                  std::to_string(found.size()) + " .safetensors files)");
+    files.emplace_back(join_path(dir, found[0]), std::map<std::string, std::string>{});
   }
-  if (found.size() != 1)
-    throw Error(dir + ": no model.safetensors or model.safetensors.index.json (found " +
-                std::to_string(found.size()) + " .safetensors files)");
-  st.add_file(join_path(dir, found[0]), nullptr);
+  bool copy = mode == LoadMode::Copy;
+  if (mode == LoadMode::Auto) {
+    uint64_t total = 0;
+    for (const auto& f : files) total += file_size(f.first);
+    copy = total <= available_memory() / 2;
+  }
+  for (const auto& [path, names] : files) st.add_file(path, indexed ? &names : nullptr, copy);
+  st.copied_ = copy;
   return st;
 }
 
 void SafeTensors::add_file(const std::string& path,
-                           const std::map<std::string, std::string>* expected) {
-  auto file = std::make_shared<MappedFile>(path);
+                           const std::map<std::string, std::string>* expected, bool copy) {
+  auto file = std::make_shared<MappedFile>(path, copy);
   const uint8_t* bytes = file->data();
   const size_t size = file->size();
-  if (size < 8) throw Error(path + ": file too short for a safetensors header (" +
-                            std::to_string(size) + " bytes)");
+  if (size < 8)
+    throw Error(path + ": file too short for a safetensors header (" + std::to_string(size) +
+                " bytes)");
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
   if (header_len > kMaxHeaderBytes || header_len > size - 8)
@@ -159,7 +192,8 @@ void SafeTensors::add_file(const std::string& path,
     if (tensors_.count(name)) throw Error(where + ": defined in more than one file");
     tensors_[name] = std::move(info);
   }
-  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+  std::sort(spans.begin(), spans.end(),
+            [](const Span& a, const Span& b) { return a.begin < b.begin; });
   for (size_t i = 1; i < spans.size(); ++i) {
     if (spans[i].begin < spans[i - 1].end)
       throw Error(path + ": tensors '" + spans[i - 1].name + "' and '" + spans[i].name +

@@ -34,7 +34,8 @@ std::string shard_name(size_t i, size_t n) {
 void pwrite_all(int fd, const std::string& path, const void* data, size_t n, uint64_t offset) {
   const auto* p = static_cast<const uint8_t*>(data);
   while (n > 0) {
-    const ssize_t w = ::pwrite(fd, p, std::min<size_t>(n, size_t{1} << 30), static_cast<off_t>(offset));
+    const ssize_t w =
+        ::pwrite(fd, p, std::min<size_t>(n, size_t{1} << 30), static_cast<off_t>(offset));
     if (w < 0) {
       if (errno == EINTR) continue;
       throw Error(path + ": write failed: " + std::strerror(errno));
@@ -56,14 +57,14 @@ uint64_t TensorSpec::nbytes() const {
 
 struct SafeTensorsWriter::Impl {
   struct Slot {
-    size_t file = 0;         // index into files
-    uint64_t offset = 0;     // absolute offset of the tensor's first byte in its file
+    size_t file = 0;      // index into files
+    uint64_t offset = 0;  // absolute offset of the tensor's first byte in its file
     uint64_t nbytes = 0;
     uint64_t written = 0;
   };
   struct File {
-    std::string name;        // final name inside dir
-    std::string tmp_path;    // written here, renamed by finish()
+    std::string name;      // final name inside dir
+    std::string tmp_path;  // written here, renamed by finish()
     int fd = -1;
     uint64_t size = 0;
   };
@@ -139,7 +140,8 @@ SafeTensorsWriter::SafeTensorsWriter(const std::string& dir, std::vector<TensorS
     for (size_t i : order) {
       const TensorSpec& t = m.specs[i];
       const uint64_t n = t.nbytes();
-      header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape},
+      header[t.name] = {{"dtype", dtype_name(t.dtype)},
+                        {"shape", t.shape},
                         {"data_offsets", {offset, offset + n}}};
       offset += n;
     }
@@ -249,8 +251,12 @@ void SafeTensorsWriter::finish() {
   m.finished = true;
 }
 
-const std::vector<std::string>& SafeTensorsWriter::files() const { return impl_->file_names; }
+const std::vector<std::string>& SafeTensorsWriter::files() const {
+  return impl_->file_names;
+}
 
-uint64_t SafeTensorsWriter::total_bytes() const { return impl_->total; }
+uint64_t SafeTensorsWriter::total_bytes() const {
+  return impl_->total;
+}
 
 }  // namespace dsx

@@ -45,9 +45,9 @@ Model::Model(std::string dir, ModelConfig config, SafeTensors st)
       weights_(ModelWeights::load(config_, tensors_)),
       rope_(config_) {}
 
-std::unique_ptr<Model> Model::load(const std::string& model_dir) {
+std::unique_ptr<Model> Model::load(const std::string& model_dir, LoadMode mode) {
   ModelConfig config = ModelConfig::load(model_dir);
-  SafeTensors st = SafeTensors::open_dir(model_dir);
+  SafeTensors st = SafeTensors::open_dir(model_dir, mode);
   return std::unique_ptr<Model>(new Model(model_dir, std::move(config), std::move(st)));
 }
 
@@ -79,7 +79,8 @@ void head_logits(const float* normed, int64_t hidden, std::span<const int32_t> r
                  ThreadPool& pool) {
   const int64_t m = static_cast<int64_t>(rows.size());
   float* picked = grow(ws.normed, m * hidden);
-  for (int64_t i = 0; i < m; ++i) std::copy_n(normed + rows[i] * hidden, hidden, picked + i * hidden);
+  for (int64_t i = 0; i < m; ++i)
+    std::copy_n(normed + rows[i] * hidden, hidden, picked + i * hidden);
   logits.resize(static_cast<size_t>(m * head.rows));
   kernels::matmul(picked, hidden, m, head, logits.data(), head.rows, &pool);
 }
@@ -93,7 +94,8 @@ void Model::forward(const ForwardBatch& batch, LatentCache& cache, ThreadPool& p
   const int64_t n = static_cast<int64_t>(batch.tokens.size()), hidden = c.hidden_size;
   Workspace& ws = out.ws;
   float* x = grow(ws.x, n * hidden);
-  for (int64_t t = 0; t < n; ++t) kernels::load_row(weights_.embed, batch.tokens[t], x + t * hidden);
+  for (int64_t t = 0; t < n; ++t)
+    kernels::load_row(weights_.embed, batch.tokens[t], x + t * hidden);
 
   if (out.capture_hidden) out.hidden.assign(static_cast<size_t>(c.num_hidden_layers + 1), {});
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
@@ -101,9 +103,11 @@ void Model::forward(const ForwardBatch& batch, LatentCache& cache, ThreadPool& p
     detail::decoder_layer(c, rope_, weights_.layers[l], l, batch, cache, ws, pool);
   }
   out.final_hidden.resize(static_cast<size_t>(n * hidden));
-  detail::rmsnorm_rows(x, n, hidden, weights_.final_norm, c.rms_norm_eps, out.final_hidden.data(), pool);
+  detail::rmsnorm_rows(x, n, hidden, weights_.final_norm, c.rms_norm_eps, out.final_hidden.data(),
+                       pool);
   if (out.capture_hidden) out.hidden[c.num_hidden_layers] = out.final_hidden;
-  head_logits(out.final_hidden.data(), hidden, batch.logit_rows, weights_.lm_head, ws, out.logits, pool);
+  head_logits(out.final_hidden.data(), hidden, batch.logit_rows, weights_.lm_head, ws, out.logits,
+              pool);
 }
 
 void Model::forward_mtp(int depth, const ForwardBatch& batch, std::span<const float> hidden_in,
@@ -122,9 +126,10 @@ void Model::forward_mtp(int depth, const ForwardBatch& batch, std::span<const fl
   float* e = grow(ws.h, n * hidden);
   for (int64_t t = 0; t < n; ++t) kernels::load_row(m.embed, batch.tokens[t], e + t * hidden);
   for (int64_t t = 0; t < n; ++t) {
-    kernels::rmsnorm(e + t * hidden, m.enorm, static_cast<float>(c.rms_norm_eps), hidden, in + t * 2 * hidden);
-    kernels::rmsnorm(hidden_in.data() + t * hidden, m.hnorm, static_cast<float>(c.rms_norm_eps), hidden,
-                     in + t * 2 * hidden + hidden);
+    kernels::rmsnorm(e + t * hidden, m.enorm, static_cast<float>(c.rms_norm_eps), hidden,
+                     in + t * 2 * hidden);
+    kernels::rmsnorm(hidden_in.data() + t * hidden, m.hnorm, static_cast<float>(c.rms_norm_eps),
+                     hidden, in + t * 2 * hidden + hidden);
   }
   float* x = grow(ws.x, n * hidden);
   kernels::matmul(in, 2 * hidden, n, m.eh_proj, x, hidden, &pool);

@@ -217,12 +217,13 @@ struct ForwardOutput {
 
 class Model {
  public:
-  // Loads config.json and the safetensors weights of a model folder.
-  static std::unique_ptr<Model> load(const std::string& model_dir);
+  // Loads config.json and the safetensors weights of a model folder (see LoadMode in io.h).
+  static std::unique_ptr<Model> load(const std::string& model_dir, LoadMode mode = LoadMode::Auto);
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   const std::string& dir() const { return dir_; }
+  bool weights_copied() const { return tensors_.copied(); }  // see LoadMode
   // Number of cache layers: the main layers then the MTP layers.
   int64_t cache_layers() const {
     return config_.num_hidden_layers + config_.num_nextn_predict_layers;

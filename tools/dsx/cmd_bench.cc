@@ -35,6 +35,7 @@ using Clock = std::chrono::steady_clock;
 
 struct BenchArgs {
   std::string model;
+  std::string load = "auto";  // LoadMode (io.h)
   int prompt = 512;
   int decode = 128;
   int threads = 0;
@@ -59,23 +60,32 @@ double bytes_of(const WeightView& w) {
 double params_of(const WeightView& w) {
   return w.data ? static_cast<double>(w.rows) * static_cast<double>(w.cols) : 0.0;
 }
-double mlp_bytes(const MlpWeights& m) { return bytes_of(m.gate) + bytes_of(m.up) + bytes_of(m.down); }
-double mlp_params(const MlpWeights& m) { return params_of(m.gate) + params_of(m.up) + params_of(m.down); }
+double mlp_bytes(const MlpWeights& m) {
+  return bytes_of(m.gate) + bytes_of(m.up) + bytes_of(m.down);
+}
+double mlp_params(const MlpWeights& m) {
+  return params_of(m.gate) + params_of(m.up) + params_of(m.down);
+}
 
 const char* short_dtype(DType t) {
   switch (t) {
-    case DType::BF16: return "bf16";
-    case DType::F16: return "f16";
-    case DType::F32: return "f32";
-    case DType::F8_E4M3: return "fp8_e4m3";
-    default: return dtype_name(t);
+    case DType::BF16:
+      return "bf16";
+    case DType::F16:
+      return "f16";
+    case DType::F32:
+      return "f32";
+    case DType::F8_E4M3:
+      return "fp8_e4m3";
+    default:
+      return dtype_name(t);
   }
 }
 
 // What one token costs, from the config and the stored weights.
 struct Costs {
-  double matmul_params = 0;     // weights a token multiplies in the layers (no head)
-  double layer_bytes = 0;       // their stored bytes, norms included
+  double matmul_params = 0;  // weights a token multiplies in the layers (no head)
+  double layer_bytes = 0;    // their stored bytes, norms included
   double head_params = 0, head_bytes = 0, embed_row_bytes = 0, final_norm_bytes = 0;
   double attn_flops_per_key = 0;  // all layers, all heads, per cached position attended
   double kv_bytes_per_key = 0;    // all main layers, per cached position read
@@ -114,7 +124,8 @@ Costs count_costs(const Model& model) {
   k.final_norm_bytes = bytes_of(w.final_norm);
   const double layers = static_cast<double>(c.num_hidden_layers);
   const double heads = static_cast<double>(c.num_attention_heads);
-  const double lora = static_cast<double>(c.kv_lora_rank), rope = static_cast<double>(c.qk_rope_head_dim);
+  const double lora = static_cast<double>(c.kv_lora_rank),
+               rope = static_cast<double>(c.qk_rope_head_dim);
   k.attn_flops_per_key = layers * heads * (2.0 * (lora + rope) + 2.0 * lora);
   k.kv_bytes_per_key = layers * (lora + rope) * 4.0;
   return k;
@@ -122,9 +133,12 @@ Costs count_costs(const Model& model) {
 
 std::string human_bytes(double b) {
   char buf[32];
-  if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
-  else if (b >= 1e6) std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
-  else std::snprintf(buf, sizeof buf, "%.1f KB", b / 1e3);
+  if (b >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
+  else if (b >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f KB", b / 1e3);
   return buf;
 }
 
@@ -145,7 +159,7 @@ int run_bench(const BenchArgs& a) {
   const bool tty = ::isatty(STDERR_FILENO);
   progress(tty, "loading the model");
   const auto t_load = Clock::now();
-  std::shared_ptr<const Model> model = Model::load(a.model);
+  std::shared_ptr<const Model> model = Model::load(a.model, parse_load_mode(a.load));
   const double load_s = seconds_since(t_load);
   const ModelConfig& c = model->config();
 
@@ -226,8 +240,8 @@ int run_bench(const BenchArgs& a) {
   const Costs k = count_costs(*model);
   const double p = a.prompt, n = a.decode;
   const double prefill_ctx = (p + 1.0) / 2.0;
-  const double prefill_flops = 2.0 * k.matmul_params + k.attn_flops_per_key * prefill_ctx +
-                               2.0 * k.head_params / p;
+  const double prefill_flops =
+      2.0 * k.matmul_params + k.attn_flops_per_key * prefill_ctx + 2.0 * k.head_params / p;
   const double prefill_tps = p / prefill_s;
   const double prefill_gflops = prefill_flops * prefill_tps / 1e9;
   const double decode_ctx = p + (n + 1.0) / 2.0;
@@ -261,7 +275,9 @@ int run_bench(const BenchArgs& a) {
   j["context"] = a.prompt + a.decode;
   j["reps"] = a.reps;
   j["load_seconds"] = load_s;
-  j["machine"] = {{"read_bandwidth_gbs", bw_gbs}, {"fma_peak_gflops", peak_gflops}, {"threads", threads}};
+  j["weights"] = model->weights_copied() ? "copied" : "mapped";
+  j["machine"] = {
+      {"read_bandwidth_gbs", bw_gbs}, {"fma_peak_gflops", peak_gflops}, {"threads", threads}};
   j["prefill"] = {{"tokens_per_s", prefill_tps},
                   {"seconds", prefill_s},
                   {"flops_per_token", prefill_flops},
@@ -285,32 +301,35 @@ int run_bench(const BenchArgs& a) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("model    %s: %s, %lld layers (+%lld MTP), hidden %lld, %lld heads, %lld experts "
-              "(top-%lld + %lld shared), vocab %lld, %.1fM params, weights %s (head %s), %s on disk\n",
-              a.model.c_str(), c.model_type.c_str(), (long long)c.num_hidden_layers,
-              (long long)c.num_nextn_predict_layers, (long long)c.hidden_size,
-              (long long)c.num_attention_heads, (long long)c.n_routed_experts,
-              (long long)c.num_experts_per_tok, (long long)c.n_shared_experts,
-              (long long)c.vocab_size, params / 1e6, short_dtype(layer_dtype),
-              short_dtype(model->weights().lm_head.type), human_bytes(file_bytes).c_str());
-  std::printf("run      %d thread%s (%s), prompt %d + decode %d = context %d, best of %d rep%s, "
-              "loaded in %.2f s\n",
-              threads, threads == 1 ? "" : "s", backend, a.prompt, a.decode, a.prompt + a.decode, a.reps,
-              a.reps == 1 ? "" : "s", load_s);
+  std::printf(
+      "model    %s: %s, %lld layers (+%lld MTP), hidden %lld, %lld heads, %lld experts "
+      "(top-%lld + %lld shared), vocab %lld, %.1fM params, weights %s (head %s), %s on disk\n",
+      a.model.c_str(), c.model_type.c_str(), (long long)c.num_hidden_layers,
+      (long long)c.num_nextn_predict_layers, (long long)c.hidden_size,
+      (long long)c.num_attention_heads, (long long)c.n_routed_experts,
+      (long long)c.num_experts_per_tok, (long long)c.n_shared_experts, (long long)c.vocab_size,
+      params / 1e6, short_dtype(layer_dtype), short_dtype(model->weights().lm_head.type),
+      human_bytes(file_bytes).c_str());
+  std::printf(
+      "run      %d thread%s (%s), prompt %d + decode %d = context %d, best of %d rep%s, "
+      "loaded (%s) in %.2f s\n",
+      threads, threads == 1 ? "" : "s", backend, a.prompt, a.decode, a.prompt + a.decode, a.reps,
+      a.reps == 1 ? "" : "s", model->weights_copied() ? "copied" : "mapped", load_s);
   std::printf("machine  read bandwidth %.1f GB/s, float32 FMA peak %.1f GFLOP/s (%d thread%s)\n",
               bw_gbs, peak_gflops, threads, threads == 1 ? "" : "s");
-  std::printf("prefill  %.1f tok/s (%.3f s): %.3f GFLOP/token at mean context %.0f -> %.1f GFLOP/s "
-              "= %.1f%% of FMA peak (limit %.1f tok/s)\n",
-              prefill_tps, prefill_s, prefill_flops / 1e9, prefill_ctx, prefill_gflops,
-              100.0 * prefill_gflops / peak_gflops, peak_gflops * 1e9 / prefill_flops);
+  std::printf(
+      "prefill  %.1f tok/s (%.3f s): %.3f GFLOP/token at mean context %.0f -> %.1f GFLOP/s "
+      "= %.1f%% of FMA peak (limit %.1f tok/s)\n",
+      prefill_tps, prefill_s, prefill_flops / 1e9, prefill_ctx, prefill_gflops,
+      100.0 * prefill_gflops / peak_gflops, peak_gflops * 1e9 / prefill_flops);
   if (a.decode > 0)
-    std::printf("decode   %.2f tok/s (%.3f s): %s/token (weights %s with %lld routed experts a "
-                "layer, KV %s at mean context %.0f) -> %.2f GB/s = %.1f%% of bandwidth "
-                "(limit %.1f tok/s)\n",
-                decode_tps, decode_s, human_bytes(decode_bytes).c_str(),
-                human_bytes(weight_bytes).c_str(), (long long)c.num_experts_per_tok,
-                human_bytes(kv_read).c_str(), decode_ctx, decode_gbs, 100.0 * decode_gbs / bw_gbs,
-                bw_gbs * 1e9 / decode_bytes);
+    std::printf(
+        "decode   %.2f tok/s (%.3f s): %s/token (weights %s with %lld routed experts a "
+        "layer, KV %s at mean context %.0f) -> %.2f GB/s = %.1f%% of bandwidth "
+        "(limit %.1f tok/s)\n",
+        decode_tps, decode_s, human_bytes(decode_bytes).c_str(), human_bytes(weight_bytes).c_str(),
+        (long long)c.num_experts_per_tok, human_bytes(kv_read).c_str(), decode_ctx, decode_gbs,
+        100.0 * decode_gbs / bw_gbs, bw_gbs * 1e9 / decode_bytes);
   std::printf("memory   peak RSS %s, KV cache %s/token (%lld cache layers x %lld floats)\n",
               human_bytes(peak_rss).c_str(), human_bytes(kv_per_token).c_str(),
               (long long)model->cache_layers(), (long long)(c.kv_lora_rank + c.qk_rope_head_dim));
@@ -322,11 +341,16 @@ int run_bench(const BenchArgs& a) {
 Command add_bench(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   app.add_option("-m,--model", args->model, "model folder (config.json + safetensors)")->required();
+  app.add_option("--load", args->load,
+                 "how weights come into memory: auto (copy when they fit in half the free memory), "
+                 "map, copy")
+      ->check(CLI::IsMember({"auto", "map", "copy"}));
   app.add_option("-p,--n-prompt", args->prompt, "prompt tokens (random ids) to prefill")
       ->check(CLI::Range(1, 1 << 20));
   app.add_option("-n,--n-gen", args->decode, "tokens to decode after the prompt")
       ->check(CLI::Range(0, 1 << 20));
-  app.add_option("-t,--threads", args->threads, "threads (0: all cores)")->check(CLI::Range(0, 1024));
+  app.add_option("-t,--threads", args->threads, "threads (0: all cores)")
+      ->check(CLI::Range(0, 1024));
   app.add_option("-r,--reps", args->reps, "repetitions; the best time of each phase is reported")
       ->check(CLI::Range(1, 1000));
   app.add_option("--seed", args->seed, "seed of the random prompt");

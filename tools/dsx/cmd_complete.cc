@@ -20,12 +20,14 @@ Command add_complete(CLI::App& app) {
   args->model.add(app);
   app.add_option("--prefix", args->prefix, "code before the cursor")->required();
   app.add_option("--suffix", args->suffix, "code after the cursor");
-  app.add_option("-n,--n-predict", args->n, "tokens to generate at most")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  app.add_option("-n,--n-predict", args->n, "tokens to generate at most")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   args->sampling.add(app, 0.2f);
   return [args]() {
     check_utf8(args->prefix, "--prefix");
     check_utf8(args->suffix, "--suffix");
-    if (args->prefix.empty() && args->suffix.empty()) throw Error("--prefix and --suffix are both empty");
+    if (args->prefix.empty() && args->suffix.empty())
+      throw Error("--prefix and --suffix are both empty");
     args->sampling.params.validate();
     TextModel m(args->model);
     std::vector<int32_t> prompt;

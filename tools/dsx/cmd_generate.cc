@@ -40,10 +40,11 @@ std::vector<int32_t> parse_ids(const std::string& text, const char* what) {
 }
 
 void print_timings(const GenerationStats& s) {
-  std::fprintf(stderr, "\nprompt: %lld tokens, %.1f tok/s; generated: %lld tokens, %.1f tok/s (%s)\n",
-               static_cast<long long>(s.prompt_tokens), s.prompt_tokens / std::max(1e-9, s.prefill_seconds),
-               static_cast<long long>(s.generated), s.generated / std::max(1e-9, s.decode_seconds),
-               s.finish.c_str());
+  std::fprintf(
+      stderr, "\nprompt: %lld tokens, %.1f tok/s; generated: %lld tokens, %.1f tok/s (%s)\n",
+      static_cast<long long>(s.prompt_tokens), s.prompt_tokens / std::max(1e-9, s.prefill_seconds),
+      static_cast<long long>(s.generated), s.generated / std::max(1e-9, s.decode_seconds),
+      s.finish.c_str());
 }
 
 }  // namespace
@@ -52,9 +53,11 @@ Command add_generate(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   args->model.add(app);
   auto* text = app.add_option("-p,--prompt", args->prompt, "prompt text");
-  auto* ids = app.add_option("--prompt-ids", args->prompt_ids, "prompt as comma-separated token ids");
+  auto* ids =
+      app.add_option("--prompt-ids", args->prompt_ids, "prompt as comma-separated token ids");
   text->excludes(ids);
-  app.add_option("-n,--n-predict", args->n, "tokens to generate")->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
+  app.add_option("-n,--n-predict", args->n, "tokens to generate")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
   app.add_flag("--timings", args->timings, "print prompt and generation speed to stderr");
   args->sampling.add(app, 0.8f);
   return [args]() {
@@ -72,7 +75,8 @@ Command add_generate(CLI::App& app) {
     sampling.validate();
     if (ids_mode) {
       // Token ids in, token ids out: no tokenizer needed.
-      std::shared_ptr<const Model> model = Model::load(args->model.model);
+      std::shared_ptr<const Model> model =
+          Model::load(args->model.model, parse_load_mode(args->model.load));
       EngineOptions o;
       o.threads = args->model.threads;
       o.ctx_size = args->model.ctx_size;

@@ -21,11 +21,15 @@ struct PerplexityArgs {
 Command add_perplexity(CLI::App& app) {
   auto args = std::make_shared<PerplexityArgs>();
   args->model.add(app);
-  app.add_option("-f,--file", args->file, "text file to score (tokenized with the model's tokenizer)");
-  app.add_option("--ids", args->reference, "safetensors file with token ids (default: MODEL/reference.safetensors)");
+  app.add_option("-f,--file", args->file,
+                 "text file to score (tokenized with the model's tokenizer)");
+  app.add_option("--ids", args->reference,
+                 "safetensors file with token ids (default: MODEL/reference.safetensors)");
   app.add_option("--tensor", args->tensor, "tensor of token ids in --ids");
-  app.add_option("--window", args->window, "tokens scored per window")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
-  app.add_option("--windows", args->windows, "windows to score (0: all that fit)")->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  app.add_option("--window", args->window, "tokens scored per window")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--windows", args->windows, "windows to score (0: all that fit)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
   return [args]() {
     std::vector<int32_t> ids;
     if (!args->file.empty()) {
@@ -34,7 +38,8 @@ Command add_perplexity(CLI::App& app) {
       check_utf8(text, args->file);
       ids = tok.encode(text);
     } else {
-      const std::string path = args->reference.empty() ? args->model.model + "/reference.safetensors" : args->reference;
+      const std::string path =
+          args->reference.empty() ? args->model.model + "/reference.safetensors" : args->reference;
       SafeTensors st = SafeTensors::open_file(path);
       const TensorInfo& t = st.get(args->tensor);
       if (t.dtype != DType::I32 || t.shape.size() != 1)
@@ -46,9 +51,10 @@ Command add_perplexity(CLI::App& app) {
     int64_t windows = (static_cast<int64_t>(ids.size()) - 1) / w;
     if (args->windows > 0) windows = std::min(windows, args->windows);
     if (windows < 1)
-      throw Error("perplexity: " + std::to_string(ids.size()) + " tokens are fewer than one window of " +
-                  std::to_string(w) + " + 1");
-    std::shared_ptr<const Model> model = Model::load(args->model.model);
+      throw Error("perplexity: " + std::to_string(ids.size()) +
+                  " tokens are fewer than one window of " + std::to_string(w) + " + 1");
+    std::shared_ptr<const Model> model =
+        Model::load(args->model.model, parse_load_mode(args->model.load));
     EngineOptions o;
     o.threads = args->model.threads;
     o.ctx_size = w;
@@ -74,8 +80,9 @@ Command add_perplexity(CLI::App& app) {
       std::fprintf(stderr, "window %lld/%lld: perplexity %.4f\n", static_cast<long long>(k + 1),
                    static_cast<long long>(windows), std::exp(window_nll / w));
     }
-    std::printf("perplexity %.4f over %lld tokens (%lld windows of %lld)\n", std::exp(nll / (windows * w)),
-                static_cast<long long>(windows * w), static_cast<long long>(windows), static_cast<long long>(w));
+    std::printf("perplexity %.4f over %lld tokens (%lld windows of %lld)\n",
+                std::exp(nll / (windows * w)), static_cast<long long>(windows * w),
+                static_cast<long long>(windows), static_cast<long long>(w));
     return 0;
   };
 }

@@ -19,6 +19,7 @@ namespace {
 
 struct ServeArgs {
   std::string model;
+  std::string load = "auto";  // LoadMode (io.h)
   std::string alias;
   std::string host = "127.0.0.1";
   int port = 8080;
@@ -74,6 +75,10 @@ Command add_serve(CLI::App& app) {
   auto args = std::make_shared<ServeArgs>();
   app.add_option("-m,--model", args->model, "model folder (config.json, safetensors, tokenizer)")
       ->required();
+  app.add_option("--load", args->load,
+                 "how weights come into memory: auto (copy when they fit in half the free memory), "
+                 "map, copy")
+      ->check(CLI::IsMember({"auto", "map", "copy"}));
   app.add_option("--alias", args->alias, "model name in the API (default: the folder's name)");
   app.add_option("--host", args->host, "address to listen on (loopback by default)");
   app.add_option("--port", args->port, "port (0: any free port, printed at startup)")
@@ -97,7 +102,7 @@ Command add_serve(CLI::App& app) {
     ::signal(SIGPIPE, SIG_IGN);  // a vanished client must be a failed write, not a dead server
     SignalWatcher signals;
 
-    std::shared_ptr<const Model> model = Model::load(args->model);
+    std::shared_ptr<const Model> model = Model::load(args->model, parse_load_mode(args->load));
     Tokenizer tokenizer = Tokenizer::load(args->model);
     ModelInfo info = read_model_info(args->model, args->alias);
     EngineOptions eo;

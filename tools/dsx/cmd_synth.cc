@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -105,7 +105,8 @@ uint64_t hash_name(const std::string& s) {
 }
 
 // n values uniform in [center - half_width, center + half_width), from the stream of `row`.
-void fill_row(uint64_t tensor_seed, int64_t row, float center, float half_width, float* out, int64_t n) {
+void fill_row(uint64_t tensor_seed, int64_t row, float center, float half_width, float* out,
+              int64_t n) {
   uint64_t state = tensor_seed ^ (static_cast<uint64_t>(row) * 0xD1B54A32D192ED03ull);
   splitmix64(state);
   const float k = half_width * (1.0f / 2147483648.0f);
@@ -126,9 +127,9 @@ inline uint8_t to_fp8(float f) {
   std::memcpy(&bits, &f, 4);
   const uint8_t sign = static_cast<uint8_t>((bits >> 24) & 0x80);
   const uint32_t abs = bits & 0x7fffffffu;
-  if (abs > 0x7f800000u) return 0x7f;        // NaN
+  if (abs > 0x7f800000u) return 0x7f;          // NaN
   if (abs >= 0x43e00000u) return sign | 0x7e;  // >= 448: saturate
-  if (abs >= 0x3c800000u) {                  // >= 2^-6: normal; round the mantissa to 3 bits
+  if (abs >= 0x3c800000u) {                    // >= 2^-6: normal; round the mantissa to 3 bits
     const uint32_t r = abs + 0x7ffffu + ((abs >> 20) & 1u);
     const uint32_t code = (((r >> 23) - 120u) << 3) | ((r >> 20) & 7u);
     return sign | static_cast<uint8_t>(code > 0x7e ? 0x7e : code);
@@ -148,8 +149,8 @@ enum class Init { Matrix, Embedding, Norm, Bias };
 
 struct Tensor {
   std::string name;
-  DType dtype;      // BF16, F8_E4M3 (then also name + "_scale_inv") or F32
-  int64_t rows;     // 1 for vectors
+  DType dtype;   // BF16, F8_E4M3 (then also name + "_scale_inv") or F32
+  int64_t rows;  // 1 for vectors
   int64_t cols;
   bool vector;
   Init init;
@@ -179,7 +180,9 @@ class Plan {
     uint64_t s = seed_ ^ hash_name(name);
     return splitmix64(s);
   }
-  void proj(const std::string& name, int64_t out, int64_t in) { add(name, out, in, Init::Matrix, true); }
+  void proj(const std::string& name, int64_t out, int64_t in) {
+    add(name, out, in, Init::Matrix, true);
+  }
   void mlp(const std::string& p, int64_t inter) {
     proj(p + "gate_proj.weight", inter, c_.hidden_size);
     proj(p + "up_proj.weight", inter, c_.hidden_size);
@@ -277,7 +280,8 @@ void generate(const Piece& p, int64_t block, SafeTensorsWriter& w, Scratch& s) {
   value_range(t, &center, &half);
   const int64_t rows = p.r1 - p.r0, cols = t.cols, n = rows * cols;
   s.f.resize(static_cast<size_t>(n));
-  for (int64_t r = 0; r < rows; ++r) fill_row(t.seed, p.r0 + r, center, half, s.f.data() + r * cols, cols);
+  for (int64_t r = 0; r < rows; ++r)
+    fill_row(t.seed, p.r0 + r, center, half, s.f.data() + r * cols, cols);
   if (t.dtype == DType::F32) {
     w.write(t.name, s.f.data(), static_cast<size_t>(n) * 4, static_cast<uint64_t>(p.r0 * cols) * 4);
   } else if (t.dtype == DType::BF16) {
@@ -309,13 +313,16 @@ void generate(const Piece& p, int64_t block, SafeTensorsWriter& w, Scratch& s) {
 
 // ---- the config ------------------------------------------------------------------------------
 
-void note(const std::string& text) { std::fprintf(stderr, "dsx synth: note: %s\n", text.c_str()); }
+void note(const std::string& text) {
+  std::fprintf(stderr, "dsx synth: note: %s\n", text.c_str());
+}
 
 int64_t get_int(const json& j, const char* key, int64_t fallback) {
   return j.contains(key) && j[key].is_number_integer() ? j[key].get<int64_t>() : fallback;
 }
 
-// --experts E: keeps the routing fields consistent with E (the checks ModelConfig::from_json makes).
+// --experts E: keeps the routing fields consistent with E (the checks ModelConfig::from_json
+// makes).
 void set_experts(json& j, int64_t e) {
   j["n_routed_experts"] = e;
   int64_t k = get_int(j, "num_experts_per_tok", 1);
@@ -337,7 +344,8 @@ void set_experts(json& j, int64_t e) {
   if (j.contains("n_group")) j["n_group"] = g;
   if (j.contains("topk_group") || topk_group != 1) {
     if (get_int(j, "topk_group", 1) != topk_group)
-      note("topk_group " + std::to_string(get_int(j, "topk_group", 1)) + " -> " + std::to_string(topk_group));
+      note("topk_group " + std::to_string(get_int(j, "topk_group", 1)) + " -> " +
+           std::to_string(topk_group));
     j["topk_group"] = topk_group;
   }
   if (get_int(j, "num_experts_per_tok", k) != k) j["num_experts_per_tok"] = k;
@@ -372,13 +380,16 @@ void make_dirs(const std::string& path) {
 
 std::string human_bytes(double b) {
   char buf[32];
-  if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
-  else std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
+  if (b >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
   return buf;
 }
 
 int run_synth(const SynthArgs& a) {
-  if (a.config.empty() == a.like.empty()) throw Error("synth: give exactly one of --config FILE or --like NAME");
+  if (a.config.empty() == a.like.empty())
+    throw Error("synth: give exactly one of --config FILE or --like NAME");
   json j;
   std::string source;
   if (!a.config.empty()) {
@@ -386,9 +397,12 @@ int run_synth(const SynthArgs& a) {
     source = a.config;
     if (!j.is_object()) throw Error(a.config + ": not a JSON object");
   } else {
-    if (a.like == "deepseek-v2-lite") j = json::parse(kDeepSeekV2Lite);
-    else if (a.like == "deepseek-v3") j = json::parse(kDeepSeekV3);
-    else throw Error("--like: unknown model '" + a.like + "' (deepseek-v2-lite, deepseek-v3)");
+    if (a.like == "deepseek-v2-lite")
+      j = json::parse(kDeepSeekV2Lite);
+    else if (a.like == "deepseek-v3")
+      j = json::parse(kDeepSeekV3);
+    else
+      throw Error("--like: unknown model '" + a.like + "' (deepseek-v2-lite, deepseek-v3)");
     source = "--like " + a.like;
   }
   // Validate the given config first, so its own errors name its own fields.
@@ -403,8 +417,10 @@ int run_synth(const SynthArgs& a) {
   if (a.dtype == "fp8") {
     fp8 = true;
     if (!j.contains("quantization_config") || !j["quantization_config"].is_object())
-      j["quantization_config"] = {{"activation_scheme", "dynamic"}, {"fmt", "e4m3"},
-                                  {"quant_method", "fp8"}, {"weight_block_size", {128, 128}}};
+      j["quantization_config"] = {{"activation_scheme", "dynamic"},
+                                  {"fmt", "e4m3"},
+                                  {"quant_method", "fp8"},
+                                  {"weight_block_size", {128, 128}}};
   } else if (a.dtype == "bf16") {
     fp8 = false;
     j.erase("quantization_config");
@@ -416,11 +432,15 @@ int run_synth(const SynthArgs& a) {
   std::vector<TensorSpec> specs;
   uint64_t params = 0;
   for (const Tensor& t : plan.tensors()) {
-    specs.push_back({t.name, t.dtype, t.vector ? std::vector<int64_t>{t.cols} : std::vector<int64_t>{t.rows, t.cols}});
+    specs.push_back(
+        {t.name, t.dtype,
+         t.vector ? std::vector<int64_t>{t.cols} : std::vector<int64_t>{t.rows, t.cols}});
     params += static_cast<uint64_t>(t.rows * t.cols);
     if (t.dtype == DType::F8_E4M3)
-      specs.push_back({t.name + "_scale_inv", DType::F32,
-                       {(t.rows + c.fp8_block - 1) / c.fp8_block, (t.cols + c.fp8_block - 1) / c.fp8_block}});
+      specs.push_back(
+          {t.name + "_scale_inv",
+           DType::F32,
+           {(t.rows + c.fp8_block - 1) / c.fp8_block, (t.cols + c.fp8_block - 1) / c.fp8_block}});
   }
 
   const uint64_t max_shard = static_cast<uint64_t>(a.shard_mb) << 20;
@@ -434,8 +454,9 @@ int run_synth(const SynthArgs& a) {
       in_shard += t.nbytes();
       bytes += t.nbytes();
     }
-    const json summary = {{"config", j}, {"tensors", specs.size()}, {"params", params},
-                          {"bytes", bytes}, {"files", shards}, {"dtype", fp8 ? "fp8" : "bf16"}};
+    const json summary = {{"config", j},      {"tensors", specs.size()},
+                          {"params", params}, {"bytes", bytes},
+                          {"files", shards},  {"dtype", fp8 ? "fp8" : "bf16"}};
     std::printf("%s\n", summary.dump(2).c_str());
     return 0;
   }
@@ -449,7 +470,8 @@ int run_synth(const SynthArgs& a) {
   for (const Tensor& t : plan.tensors()) {
     int64_t step = std::max<int64_t>(1, (int64_t{1} << 20) / std::max<int64_t>(1, t.cols));
     if (t.dtype == DType::F8_E4M3) step = (step + c.fp8_block - 1) / c.fp8_block * c.fp8_block;
-    for (int64_t r = 0; r < t.rows; r += step) pieces.push_back({&t, r, std::min(t.rows, r + step)});
+    for (int64_t r = 0; r < t.rows; r += step)
+      pieces.push_back({&t, r, std::min(t.rows, r + step)});
   }
   const int threads = a.threads > 0 ? a.threads : std::max(1u, std::thread::hardware_concurrency());
   std::atomic<size_t> next{0};
@@ -478,7 +500,8 @@ int run_synth(const SynthArgs& a) {
   const uint64_t total = writer.total_bytes();
   if (tty) {
     while (next < pieces.size() && !failed) {
-      std::fprintf(stderr, "\rsynth: %3d%%  %s of %s", static_cast<int>(100.0 * done_bytes / std::max<uint64_t>(1, total)),
+      std::fprintf(stderr, "\rsynth: %3d%%  %s of %s",
+                   static_cast<int>(100.0 * done_bytes / std::max<uint64_t>(1, total)),
                    human_bytes(done_bytes).c_str(), human_bytes(total).c_str());
       std::fflush(stderr);
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -508,16 +531,20 @@ int run_synth(const SynthArgs& a) {
 Command add_synth(CLI::App& app) {
   auto args = std::make_shared<SynthArgs>();
   auto* config = app.add_option("--config", args->config, "config.json to copy the shape from");
-  auto* like = app.add_option("--like", args->like, "a released shape: deepseek-v2-lite or deepseek-v3");
+  auto* like =
+      app.add_option("--like", args->like, "a released shape: deepseek-v2-lite or deepseek-v3");
   config->excludes(like);
-  app.add_option("--layers", args->layers, "override num_hidden_layers")->check(CLI::Range(1, 4096));
+  app.add_option("--layers", args->layers, "override num_hidden_layers")
+      ->check(CLI::Range(1, 4096));
   app.add_option("--experts", args->experts, "override n_routed_experts (routing fields follow)")
       ->check(CLI::Range(1, 65536));
-  app.add_option("--dtype", args->dtype, "bf16 or fp8 (e4m3, 128x128 block scales); default: fp8 "
-                                         "if the config has quantization_config, else bf16")
+  app.add_option("--dtype", args->dtype,
+                 "bf16 or fp8 (e4m3, 128x128 block scales); default: fp8 "
+                 "if the config has quantization_config, else bf16")
       ->check(CLI::IsMember({"bf16", "fp8"}));
   app.add_option("--seed", args->seed, "random seed (same seed, same files)");
-  app.add_option("-t,--threads", args->threads, "threads (0: all cores)")->check(CLI::Range(0, 1024));
+  app.add_option("-t,--threads", args->threads, "threads (0: all cores)")
+      ->check(CLI::Range(0, 1024));
   app.add_option("--shard-mb", args->shard_mb, "largest shard in MiB (default 2048)")
       ->check(CLI::Range(1, 1 << 20));
   app.add_option("-o,--out", args->out, "output folder (created)");

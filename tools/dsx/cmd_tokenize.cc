@@ -15,13 +15,16 @@ struct TokenizeArgs {
   bool no_special = false;
 };
 
-std::string ids_json(const std::vector<int32_t>& ids) { return nlohmann::json(ids).dump(); }
+std::string ids_json(const std::vector<int32_t>& ids) {
+  return nlohmann::json(ids).dump();
+}
 }  // namespace
 
 Command add_tokenize(CLI::App& app) {
   auto args = std::make_shared<TokenizeArgs>();
   app.add_option("-m,--model", args->model, "model folder with tokenizer.json")->required();
-  app.add_flag("--jsonl", args->jsonl, "each input line is a JSON string; print one array per line");
+  app.add_flag("--jsonl", args->jsonl,
+               "each input line is a JSON string; print one array per line");
   app.add_flag("--no-special", args->no_special, "treat special tokens in the text as plain text");
   return [args]() {
     Tokenizer tok = Tokenizer::load(args->model);

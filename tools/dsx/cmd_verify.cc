@@ -15,6 +15,7 @@ namespace {
 
 struct VerifyArgs {
   std::string model;
+  std::string load = "auto";  // LoadMode (io.h)
   std::string reference;
   double tol = 1e-4;
   double mtp_tol = 0.0;  // 0: same as tol
@@ -57,11 +58,13 @@ class Harness {
                (max_len + 15) / 16 + 1, 16, max_len) {}
 
   // Forward of tokens at positions [start, start+n) of a sequence; logits of every row.
-  ForwardOutput& forward(int32_t seq, std::span<const int32_t> tokens, int64_t start, bool capture) {
+  ForwardOutput& forward(int32_t seq, std::span<const int32_t> tokens, int64_t start,
+                         bool capture) {
     const int64_t n = static_cast<int64_t>(tokens.size());
     if (!cache_.reserve(seq, start + n)) throw Error("verify: cache too small");
     std::vector<int32_t> pos(n), seqs(n, seq), rows(n);
-    for (int64_t i = 0; i < n; ++i) pos[i] = static_cast<int32_t>(start + i), rows[i] = static_cast<int32_t>(i);
+    for (int64_t i = 0; i < n; ++i)
+      pos[i] = static_cast<int32_t>(start + i), rows[i] = static_cast<int32_t>(i);
     out_.capture_hidden = capture;
     m_.forward(ForwardBatch{tokens, pos, seqs, rows}, cache_, pool_, out_);
     return out_;
@@ -117,17 +120,20 @@ class Report {
     std::printf("%-4s %-36s rel_err %.3e", ok ? "ok" : "FAIL", what.c_str(), err);
     if (!bad.empty()) {
       std::printf("  (%zu rows over %.0e:", bad.size(), tol);
-      for (size_t i = 0; i < bad.size() && i < 8; ++i) std::printf(" %lld", static_cast<long long>(bad[i]));
+      for (size_t i = 0; i < bad.size() && i < 8; ++i)
+        std::printf(" %lld", static_cast<long long>(bad[i]));
       std::printf("%s; other rows %.3e)", bad.size() > 8 ? " ..." : "", rest);
     }
     std::printf("\n");
   }
-  void match(const std::string& what, const std::vector<int32_t>& got, const std::vector<int32_t>& want) {
+  void match(const std::string& what, const std::vector<int32_t>& got,
+             const std::vector<int32_t>& want) {
     size_t same = 0;
     while (same < got.size() && same < want.size() && got[same] == want[same]) ++same;
     const bool ok = got == want;
     failures_ += !ok;
-    std::printf("%-4s %-36s %zu/%zu tokens match\n", ok ? "ok" : "FAIL", what.c_str(), same, want.size());
+    std::printf("%-4s %-36s %zu/%zu tokens match\n", ok ? "ok" : "FAIL", what.c_str(), same,
+                want.size());
   }
   int failures() const { return failures_; }
 
@@ -142,18 +148,24 @@ class Report {
 Command add_verify(CLI::App& app) {
   auto args = std::make_shared<VerifyArgs>();
   app.add_option("-m,--model", args->model, "model folder")->required();
+  app.add_option("--load", args->load,
+                 "how weights come into memory: auto (copy when they fit in half the free memory), "
+                 "map, copy")
+      ->check(CLI::IsMember({"auto", "map", "copy"}));
   app.add_option("-r,--reference", args->reference, "reference.safetensors")->required();
   app.add_option("--tol", args->tol, "largest relative error accepted")->check(CLI::PositiveNumber);
-  app.add_option("--mtp-tol", args->mtp_tol, "largest relative error accepted for MTP logits (default: --tol)")
+  app.add_option("--mtp-tol", args->mtp_tol,
+                 "largest relative error accepted for MTP logits (default: --tol)")
       ->check(CLI::PositiveNumber);
   app.add_option("--max-bad-rows", args->max_bad_rows,
                  "positions per tensor allowed over the tolerance (named in the output)")
       ->check(CLI::Range(0, 1 << 30));
-  app.add_option("-t,--threads", args->threads, "threads (0: all cores)")->check(CLI::Range(0, 1024));
+  app.add_option("-t,--threads", args->threads, "threads (0: all cores)")
+      ->check(CLI::Range(0, 1024));
   return [args]() {
     const double tol = args->tol, mtp_tol = args->mtp_tol > 0 ? args->mtp_tol : args->tol;
     SafeTensors ref = SafeTensors::open_file(args->reference);
-    std::unique_ptr<Model> model = Model::load(args->model);
+    std::unique_ptr<Model> model = Model::load(args->model, parse_load_mode(args->load));
     const ModelConfig& c = model->config();
     const int64_t vocab = c.vocab_size, hidden = c.hidden_size;
     Report report(args->tol, args->max_bad_rows);
@@ -167,7 +179,8 @@ Command add_verify(CLI::App& app) {
       const int64_t n = static_cast<int64_t>(ids.size());
       const std::vector<float> want = read_f32(ref.get(pre + "logits"));
       if (static_cast<int64_t>(want.size()) != n * vocab)
-        throw Error(args->reference + ": tensor '" + pre + "logits' does not match the model's vocabulary");
+        throw Error(args->reference + ": tensor '" + pre +
+                    "logits' does not match the model's vocabulary");
       Harness h(*model, args->threads, n + 1);
 
       // Full pass: every position in one forward.
@@ -178,12 +191,14 @@ Command add_verify(CLI::App& app) {
       for (int64_t l = 0; l <= c.num_hidden_layers; ++l) {
         const TensorInfo* t = ref.find(pre + "hidden." + std::to_string(l));
         if (!t) continue;
-        report.compare(pre + "hidden." + std::to_string(l) + " full", full.hidden[l], read_f32(*t), hidden, tol);
+        report.compare(pre + "hidden." + std::to_string(l) + " full", full.hidden[l], read_f32(*t),
+                       hidden, tol);
       }
       const TensorInfo* mtp_t = ref.find(pre + "mtp_logits");
       std::vector<float> final_hidden = full.final_hidden;
       if (mtp_t && n > 1) {
-        if (model->weights().mtp.empty()) throw Error(args->model + ": reference has MTP logits, model has no MTP layer");
+        if (model->weights().mtp.empty())
+          throw Error(args->model + ": reference has MTP logits, model has no MTP layer");
         ForwardOutput& m = h.mtp(seq, std::span<const int32_t>(ids).subspan(1), 0,
                                  std::span<const float>(final_hidden).first((n - 1) * hidden));
         report.compare(pre + "mtp_logits full", m.logits, read_f32(*mtp_t), vocab, mtp_tol);
@@ -202,7 +217,8 @@ Command add_verify(CLI::App& app) {
         }
       }
       report.compare(pre + "logits cached", step_logits, want, vocab, tol);
-      if (mtp_t && n > 1) report.compare(pre + "mtp_logits cached", step_mtp, read_f32(*mtp_t), vocab, mtp_tol);
+      if (mtp_t && n > 1)
+        report.compare(pre + "mtp_logits cached", step_mtp, read_f32(*mtp_t), vocab, mtp_tol);
     }
 
     for (int g = 0;; ++g) {
@@ -232,11 +248,13 @@ Command add_verify(CLI::App& app) {
       for (size_t i = 0; i < want.size(); ++i) {
         const int32_t next = argmax(std::span<const float>(o->logits).last(vocab));
         got.push_back(next);
-        if (i + 1 < want.size()) o = &h.forward(seq, std::span<const int32_t>(&next, 1), pos++, false);
+        if (i + 1 < want.size())
+          o = &h.forward(seq, std::span<const int32_t>(&next, 1), pos++, false);
       }
       report.match(pre + "output cached", got, want);
     }
-    if (checks == 0) throw Error(args->reference + ": no promptN.input_ids or greedyN.prompt tensors");
+    if (checks == 0)
+      throw Error(args->reference + ": no promptN.input_ids or greedyN.prompt tensors");
     std::printf("%s: %d failed checks\n", report.failures() ? "FAIL" : "PASS", report.failures());
     return report.failures() ? 1 : 0;
   };

@@ -16,21 +16,30 @@ void SamplingFlags::add(CLI::App& app, float default_temperature) {
   app.add_option("--top-k", params.top_k, "keep the k most likely tokens (0: off)");
   app.add_option("--top-p", params.top_p, "nucleus sampling threshold (1: off)");
   app.add_option("--min-p", params.min_p, "drop tokens below min-p x the top probability (0: off)");
-  app.add_option("--repeat-penalty", params.repeat_penalty, "penalise repeats of recent tokens (1: off)");
-  app.add_option("--repeat-last-n", params.repeat_last_n, "tokens the repeat penalty looks back on");
+  app.add_option("--repeat-penalty", params.repeat_penalty,
+                 "penalise repeats of recent tokens (1: off)");
+  app.add_option("--repeat-last-n", params.repeat_last_n,
+                 "tokens the repeat penalty looks back on");
   app.add_option("--presence-penalty", params.presence_penalty, "OpenAI presence penalty");
   app.add_option("--frequency-penalty", params.frequency_penalty, "OpenAI frequency penalty");
   app.add_option("-s,--seed", params.seed, "random seed (same seed, same output)");
 }
 
 void ModelFlags::add(CLI::App& app) {
-  app.add_option("-m,--model", model, "model folder (config.json, safetensors, tokenizer.json)")->required();
+  app.add_option("-m,--model", model, "model folder (config.json, safetensors, tokenizer.json)")
+      ->required();
   app.add_option("-t,--threads", threads, "threads (0: all cores)")->check(CLI::Range(0, 1024));
-  app.add_option("-c,--ctx-size", ctx_size, "context size in tokens")->check(CLI::Range(16, 1 << 24));
+  app.add_option("-c,--ctx-size", ctx_size, "context size in tokens")
+      ->check(CLI::Range(16, 1 << 24));
+  app.add_option("--load", load,
+                 "how weights come into memory: auto (copy when they fit in half the free memory), "
+                 "map, copy")
+      ->check(CLI::IsMember({"auto", "map", "copy"}));
 }
 
 TextModel::TextModel(const ModelFlags& flags)
-    : model(Model::load(flags.model)), tokenizer(Tokenizer::load(flags.model)) {
+    : model(Model::load(flags.model, parse_load_mode(flags.load))),
+      tokenizer(Tokenizer::load(flags.model)) {
   EngineOptions o;
   o.threads = flags.threads;
   o.ctx_size = flags.ctx_size;
@@ -56,14 +65,17 @@ GenerationStats generate_text(TextModel& m, const std::vector<int32_t>& prompt, 
   if (prompt.empty()) throw Error("prompt is empty");
   const int64_t ctx = m.runner->cache().max_positions();
   if (static_cast<int64_t>(prompt.size()) >= ctx)
-    throw Error("prompt of " + std::to_string(prompt.size()) + " tokens does not fit the context size " +
-                std::to_string(ctx) + " (raise --ctx-size)");
+    throw Error("prompt of " + std::to_string(prompt.size()) +
+                " tokens does not fit the context size " + std::to_string(ctx) +
+                " (raise --ctx-size)");
   Sampler sampler(sampling);
 
   // Reuse the cached prefix shared with this prompt; always recompute at least the last token to
   // get its logits.
   size_t common = 0;
-  while (common < m.cached.size() && common + 1 < prompt.size() && m.cached[common] == prompt[common]) ++common;
+  while (common < m.cached.size() && common + 1 < prompt.size() &&
+         m.cached[common] == prompt[common])
+    ++common;
   m.runner->truncate(m.seq, static_cast<int64_t>(common));
   m.cached.resize(common);
   auto t0 = clock::now();

@@ -24,6 +24,7 @@ struct ModelFlags {
   std::string model;
   int threads = 0;
   int64_t ctx_size = 4096;
+  std::string load = "auto";  // LoadMode (io.h)
   void add(CLI::App& app);
 };
 

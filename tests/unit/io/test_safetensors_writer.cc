@@ -119,6 +119,23 @@ TEST(SafeTensorsWriter, SingleFileRoundTrip) {
   EXPECT_EQ((8 + header_length(dir.path() + "/model.safetensors")) % 8, 0u);
   expect_round_trip(SafeTensors::open_dir(dir.path()), specs);
   expect_round_trip(SafeTensors::open_file(dir.path() + "/model.safetensors"), specs);
+  // Read into memory instead of mapped: the same tensors, byte for byte.
+  const SafeTensors copied = SafeTensors::open_dir(dir.path(), LoadMode::Copy);
+  EXPECT_TRUE(copied.copied());
+  expect_round_trip(copied, specs);
+  EXPECT_FALSE(SafeTensors::open_dir(dir.path(), LoadMode::Map).copied());
+}
+
+TEST(LoadMode, ParsesNamesAndRejectsOthers) {
+  EXPECT_EQ(parse_load_mode("auto"), LoadMode::Auto);
+  EXPECT_EQ(parse_load_mode("map"), LoadMode::Map);
+  EXPECT_EQ(parse_load_mode("copy"), LoadMode::Copy);
+  try {
+    parse_load_mode("mmap");
+    FAIL() << "accepted 'mmap'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'mmap'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(SafeTensorsWriter, ShardedRoundTrip) {
