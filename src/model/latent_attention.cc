@@ -69,8 +69,9 @@ void chunk_partial(const Shape& sh, const float* qt, const LatentCache& cache, i
 
 // Merges a chunk partial into one row's running state (o: [heads, kv_lora]; stats as Partial's,
 // m = -inf while empty).
-void merge(const Shape& sh, const float* o_c, const float* stats_c, float* o, float* stats) {
-  for (int64_t h = 0; h < sh.heads; ++h) {
+void merge(const Shape& sh, const float* o_c, const float* stats_c, float* o, float* stats,
+           int64_t h0, int64_t h1) {
+  for (int64_t h = h0; h < h1; ++h) {
     const float m_c = stats_c[h], l_c = stats_c[sh.padded + h];
     if (l_c == 0.0f) continue;  // no keys in this chunk (l_c >= 1 otherwise: exp(0) is in it)
     float& m = stats[h];
@@ -90,8 +91,8 @@ void merge(const Shape& sh, const float* o_c, const float* stats_c, float* o, fl
 }
 
 // o /= l per head: the finished output.
-void finish(const Shape& sh, const float* stats, float* o) {
-  for (int64_t h = 0; h < sh.heads; ++h) {
+void finish(const Shape& sh, const float* stats, float* o, int64_t h0, int64_t h1) {
+  for (int64_t h = h0; h < h1; ++h) {
     const float inv = 1.0f / stats[sh.padded + h];
     for (int64_t i = 0; i < sh.kv_lora; ++i) o[h * sh.kv_lora + i] *= inv;
   }
@@ -176,10 +177,10 @@ void latent_attention(const ModelConfig& c, const ForwardBatch& batch, const flo
                         batch.positions.data() + t0, rows, ch, scores, p);
           for (int64_t i = 0; i < rows; ++i)
             merge(sh, p.o + i * row_o, p.stats + i * row_stats, o_latent + (t0 + i) * row_o,
-                  stats + (t0 + i) * row_stats);
+                  stats + (t0 + i) * row_stats, 0, sh.heads);
         }
         for (int64_t i = 0; i < rows; ++i)
-          finish(sh, stats + (t0 + i) * row_stats, o_latent + (t0 + i) * row_o);
+          finish(sh, stats + (t0 + i) * row_stats, o_latent + (t0 + i) * row_o, 0, sh.heads);
       }
     });
     return;
@@ -207,13 +208,16 @@ void latent_attention(const ModelConfig& c, const ForwardBatch& batch, const flo
                       batch.positions.data() + row, 1, units[2 * u + 1], scores, p);
       }
     });
-    for (int64_t u = 0; u < nunits; ++u) {
-      const int64_t row = units[2 * u];
-      merge(sh, parts + u * row_o, parts + nunits * row_o + u * row_stats, o_latent + row * row_o,
-            stats + row * row_stats);
-      if (units[2 * u + 1] + 1 == chunks_of(batch.positions[row]))
-        finish(sh, stats + row * row_stats, o_latent + row * row_o);
-    }
+    // Heads merge independently: split them across threads, each in chunk order.
+    pool.parallel_for(sh.heads, [&](int64_t h0, int64_t h1) {
+      for (int64_t u = 0; u < nunits; ++u) {
+        const int64_t row = units[2 * u];
+        merge(sh, parts + u * row_o, parts + nunits * row_o + u * row_stats, o_latent + row * row_o,
+              stats + row * row_stats, h0, h1);
+        if (units[2 * u + 1] + 1 == chunks_of(batch.positions[row]))
+          finish(sh, stats + row * row_stats, o_latent + row * row_o, h0, h1);
+      }
+    });
   }
 }
 
