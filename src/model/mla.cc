@@ -54,11 +54,12 @@ void mla_attention(const ModelConfig& c, const Rope& rope, const MlaWeights& w, 
   float* q_latent = grow(ws.q_latent, n * heads * kv_a_dim);  // [n, heads, kv_lora + rope]
   float* o_latent = grow(ws.o_latent, n * heads * kv_lora);   // [n, heads, kv_lora]
   float* attn = grow(ws.attn, n * heads * vdim);              // [n, heads, v]
-  pool.parallel_for(n * heads, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      float* q_pe = q_latent + i * kv_a_dim + kv_lora;
-      std::copy_n(q + i * qk + nope, rope_dim, q_pe);
-      rope.apply(q_pe, batch.positions[i / heads]);
+  pool.parallel_for(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      float* q_pe = q_latent + t * heads * kv_a_dim + kv_lora;  // head 0's; heads kv_a_dim apart
+      for (int64_t h = 0; h < heads; ++h)
+        std::copy_n(q + (t * heads + h) * qk + nope, rope_dim, q_pe + h * kv_a_dim);
+      rope.apply(q_pe, batch.positions[t], heads, kv_a_dim);
     }
   });
   // Absorb W_UK into the queries: per head, a matmul over all tokens with the transposed copy.

@@ -86,8 +86,9 @@ struct Rope {
   float attention_factor = 1.0f;
   explicit Rope(const ModelConfig& c);
   // Rotates interleaved pairs (x[2i], x[2i+1]) of x[qk_rope_head_dim] in place by pos *
-  // inv_freq[i].
-  void apply(float* x, int64_t pos) const;
+  // inv_freq[i]; with count > 1, the `count` vectors x + k * stride (the heads of one token: the
+  // angles are computed once).
+  void apply(float* x, int64_t pos, int64_t count = 1, int64_t stride = 0) const;
 };
 
 using kernels::WeightView;

@@ -46,19 +46,22 @@ Rope::Rope(const ModelConfig& c) {
     const float keep = 1.0f - ramp;  // share of the original (extrapolated) frequency
     inv_freq[i] = interpolation * (1.0f - keep) + extrapolation * keep;
   }
-  attention_factor = static_cast<float>(yarn_mscale(y.factor, y.mscale) /
-                                        yarn_mscale(y.factor, y.mscale_all_dim));
+  attention_factor =
+      static_cast<float>(yarn_mscale(y.factor, y.mscale) / yarn_mscale(y.factor, y.mscale_all_dim));
 }
 
-void Rope::apply(float* x, int64_t pos) const {
+void Rope::apply(float* x, int64_t pos, int64_t count, int64_t stride) const {
   const size_t half = inv_freq.size();
   for (size_t i = 0; i < half; ++i) {
     const float angle = static_cast<float>(pos) * inv_freq[i];
     const float cos = static_cast<float>(std::cos(static_cast<double>(angle))) * attention_factor;
     const float sin = static_cast<float>(std::sin(static_cast<double>(angle))) * attention_factor;
-    const float a = x[2 * i], b = x[2 * i + 1];
-    x[2 * i] = a * cos - b * sin;
-    x[2 * i + 1] = a * sin + b * cos;
+    for (int64_t k = 0; k < count; ++k) {
+      float* v = x + k * stride;
+      const float a = v[2 * i], b = v[2 * i + 1];
+      v[2 * i] = a * cos - b * sin;
+      v[2 * i + 1] = a * sin + b * cos;
+    }
   }
 }
 
