@@ -92,6 +92,16 @@ inline float* scratch(int slot, size_t floats) {
   return buf.data() + ((64 - addr % 64) % 64) / sizeof(float);
 }
 
+// Walks a region into L2 a few lines per call, never past its end (GEMV and the few-token path
+// fetch the next tile's rows this way while computing the current one).
+struct LinePrefetcher {
+  const char* at;
+  const char* end;
+  void step(int64_t bytes) {
+    for (int64_t b = 0; b < bytes && at < end; b += 64, at += 64) _mm_prefetch(at, _MM_HINT_T1);
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 // GEMV: y[r] = x . w[r] for R rows at once (R independent FMA chains; x loaded once per chunk).
 // x: [cols]; w: R rows of [cols], row stride cols; y: [R].
@@ -110,12 +120,8 @@ inline void gemv_tile(const float* x, const typename W::T* w, int64_t cols, floa
   const int tail = static_cast<int>(cols % kLanes);
   // Bytes of the next region to prefetch per chunk of this tile (same size as consumed).
   constexpr int64_t kStep = int64_t{R} * kLanes * sizeof(typename W::T);
-  const char* pf = next;
-  const char* pf_end = next + next_bytes;
-  auto prefetch_step = [&](int chunks) {
-    for (int64_t b = 0; b < chunks * kStep && pf < pf_end; b += 64, pf += 64)
-      _mm_prefetch(pf, _MM_HINT_T1);
-  };
+  LinePrefetcher ahead{next, next + next_bytes};
+  auto prefetch_step = [&](int chunks) { ahead.step(chunks * kStep); };
   int64_t k = 0;
   if constexpr (W::kPairs) {
     for (; k + 2 <= full; k += 2) {
@@ -213,12 +219,8 @@ inline void small_tile(const float* x, int64_t ldx, const typename W::T* w, int6
   const int64_t full = cols / kLanes;
   const int tail = static_cast<int>(cols % kLanes);
   constexpr int64_t kStep = int64_t{R} * kLanes * sizeof(typename W::T);
-  const char* pf = next;
-  const char* pf_end = next + next_bytes;
-  auto prefetch_step = [&](int chunks) {
-    for (int64_t b = 0; b < chunks * kStep && pf < pf_end; b += 64, pf += 64)
-      _mm_prefetch(pf, _MM_HINT_T1);
-  };
+  LinePrefetcher ahead{next, next + next_bytes};
+  auto prefetch_step = [&](int chunks) { ahead.step(chunks * kStep); };
   int64_t k = 0;
   if constexpr (W::kPairs) {
     for (; k + 2 <= full; k += 2) {
