@@ -254,6 +254,18 @@ void attention_values(const float* p, int64_t ldt, int64_t padded, int64_t token
   }
 }
 
+void silu_mul(const float* gate, const float* up, int64_t n, float* out, Backend backend) {
+  if (n <= 0) return;
+  switch (backend) {
+    case Backend::Avx512:
+      return cpu::avx512::silu_mul(gate, up, n, out);
+    case Backend::Avx2:
+      return cpu::avx2::silu_mul(gate, up, n, out);
+    default:
+      return silu_mul_reference(gate, up, n, out);
+  }
+}
+
 void attention_softmax(float* s, int64_t n, int64_t valid, int64_t padded, float scale, float* m,
                        float* l, Backend backend) {
   switch (backend) {

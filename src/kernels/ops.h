@@ -139,8 +139,11 @@ double measure_fma_peak_gflops(ThreadPool* pool);
 // weight: F32 or BF16 vector of length n.
 void rmsnorm(const float* x, const WeightView& weight, float eps, int64_t n, float* out);
 
-// out[i] = silu(gate[i]) * up[i]
-void silu_mul(const float* gate, const float* up, int64_t n, float* out);
+// out[i] = silu(gate[i]) * up[i]. SIMD backends use their own exp (within a few ulp of the
+// reference's std::exp); out may alias gate.
+void silu_mul(const float* gate, const float* up, int64_t n, float* out,
+              Backend backend = best_backend());
+void silu_mul_reference(const float* gate, const float* up, int64_t n, float* out);
 
 // In-place softmax over n values, float32 with the max subtracted.
 void softmax(float* x, int64_t n);

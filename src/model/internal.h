@@ -32,6 +32,9 @@ void latent_attention(const ModelConfig& c, const ForwardBatch& batch, const flo
                       const LatentCache& cache, int64_t layer, Workspace& ws, ThreadPool& pool,
                       float* o_latent);
 
+// gate[i] = silu(gate[i]) * up[i] for i < n, split across the pool (elementwise: same bits).
+void silu_mul_parallel(float* gate, const float* up, int64_t n, ThreadPool& pool);
+
 // Dense SwiGLU MLP of ws.h ([n, hidden]) into out ([n, hidden]).
 void mlp(const MlpWeights& w, const float* x, int64_t n, float* out, Workspace& ws,
          ThreadPool& pool);

@@ -101,6 +101,14 @@ void route_token(const ModelConfig& c, const MoeWeights& w, float* logits, int32
   }
 }
 
+void silu_mul_parallel(float* gate, const float* up, int64_t n, ThreadPool& pool) {
+  constexpr int64_t kBlock = 4096;  // elements per task: enough to outweigh the hand-off
+  pool.parallel_for((n + kBlock - 1) / kBlock, [&](int64_t b0, int64_t b1) {
+    const int64_t i0 = b0 * kBlock, i1 = std::min(n, b1 * kBlock);
+    kernels::silu_mul(gate + i0, up + i0, i1 - i0, gate + i0);
+  });
+}
+
 void mlp(const MlpWeights& w, const float* x, int64_t n, float* out, Workspace& ws,
          ThreadPool& pool) {
   const int64_t inter = w.gate.rows, hidden = w.gate.cols;
@@ -111,7 +119,7 @@ void mlp(const MlpWeights& w, const float* x, int64_t n, float* out, Workspace& 
   jobs.push_back({x, hidden, n, w.gate, gate, inter});
   jobs.push_back({x, hidden, n, w.up, up, inter});
   kernels::matmul_many(jobs, &pool);
-  kernels::silu_mul(gate, up, n * inter, gate);
+  silu_mul_parallel(gate, up, n * inter, pool);
   kernels::matmul(gate, inter, n, w.down, out, hidden, &pool);
 }
 
@@ -146,8 +154,10 @@ void moe(const ModelConfig& c, const MoeWeights& w, int64_t n, Workspace& ws, Th
       }
   }
   float* xe = grow(ws.expert_x, pairs * hidden);  // [pairs, hidden] gathered inputs
-  for (int64_t j = 0; j < pairs; ++j)
-    std::copy_n(ws.h.data() + rows[j] * hidden, hidden, xe + j * hidden);
+  pool.parallel_for(pairs, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j)
+      std::copy_n(ws.h.data() + rows[j] * hidden, hidden, xe + j * hidden);
+  });
 
   // Every chosen expert's gate and up (and the shared experts') in one pass of the pool, then
   // every down projection in another.
@@ -173,7 +183,7 @@ void moe(const ModelConfig& c, const MoeWeights& w, int64_t n, Workspace& ws, Th
     jobs.push_back({ws.h.data(), hidden, n, w.shared->up, su, shared_inter});
   }
   kernels::matmul_many(jobs, &pool);
-  kernels::silu_mul(gate, up, act, gate);
+  silu_mul_parallel(gate, up, act, pool);
   jobs.clear();
   for (int64_t e = 0; e < experts; ++e) {
     const int64_t m = first[e + 1] - first[e];

@@ -36,7 +36,8 @@ void matmul_rows(const float* x, int64_t ldx, int64_t tokens, const WeightView& 
                         int64_t heads, const float* const* keys, int64_t nkeys, int64_t dim,     \
                         float* o);                                                               \
   void attention_softmax(float* s, int64_t n, int64_t valid, int64_t padded, float scale,        \
-                         float* m, float* l);
+                         float* m, float* l);                                                    \
+  void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 
 namespace avx512 {
 DSX_DECLARE_CPU_KERNELS

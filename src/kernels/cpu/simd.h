@@ -87,6 +87,9 @@ inline F add(F a, F b) {
 inline F mul(F a, F b) {
   return _mm512_mul_ps(a, b);
 }
+inline F div(F a, F b) {
+  return _mm512_div_ps(a, b);
+}
 inline F sub(F a, F b) {
   return _mm512_sub_ps(a, b);
 }
@@ -220,6 +223,9 @@ inline F add(F a, F b) {
 }
 inline F mul(F a, F b) {
   return _mm256_mul_ps(a, b);
+}
+inline F div(F a, F b) {
+  return _mm256_div_ps(a, b);
 }
 inline F sub(F a, F b) {
   return _mm256_sub_ps(a, b);

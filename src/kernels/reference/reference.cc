@@ -63,7 +63,7 @@ void rmsnorm(const float* x, const WeightView& weight, float eps, int64_t n, flo
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * inv * weight.at(0, i);
 }
 
-void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
+void silu_mul_reference(const float* gate, const float* up, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 

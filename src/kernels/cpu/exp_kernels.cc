@@ -1,11 +1,12 @@
-// attention_softmax (ops.h): per-lane softmax statistics of a chunk of scores, with a vector exp.
+// Kernels built on a vector exp (ops.h): attention_softmax (per-lane softmax statistics of a
+// chunk of scores) and silu_mul.
 //
-// exp(x) for x <= 0 (scores minus their running max): x = n ln2 + r with n = round(x / ln2) and
-// |r| <= ln2 / 2 (ln2 split in a high part with 9 significant bits, so n times it is exact for
-// the n that occur, and a low part), e^r from its degree-7 Taylor polynomial (truncation below
-// 0.05 ulp on that interval; Horner's roundings add about 1 ulp), times 2^n. Below -87 (weights
-// under 2^-125 of the largest) the result is 0. The same operations on every lane, so it is
-// deterministic.
+// exp(x) for x <= 0 (scores minus their running max; -|gate| for silu): x = n ln2 + r with n =
+// round(x / ln2) and |r| <= ln2 / 2 (ln2 split in a high part with 9 significant bits, so n times
+// it is exact for the n that occur, and a low part), e^r from its degree-7 Taylor polynomial
+// (truncation below 0.05 ulp on that interval; Horner's roundings add about 1 ulp), times 2^n.
+// Below -87 (weights under 2^-125 of the largest) the result is 0. The same operations on every
+// lane, so it is deterministic.
 #ifndef DSX_CPU_KERNEL_BODY
 #include <cmath>
 
@@ -15,12 +16,12 @@
 #define DSX_CPU_KERNEL_BODY
 DSX_BEGIN_AVX512
 namespace dsx::kernels::cpu::avx512 {
-#include "kernels/cpu/softmax_lanes.cc"  // NOLINT(build/include): the body, see above
+#include "kernels/cpu/exp_kernels.cc"  // NOLINT(build/include): the body, see above
 }  // namespace dsx::kernels::cpu::avx512
 DSX_END_TARGET
 DSX_BEGIN_AVX2
 namespace dsx::kernels::cpu::avx2 {
-#include "kernels/cpu/softmax_lanes.cc"  // NOLINT(build/include)
+#include "kernels/cpu/exp_kernels.cc"  // NOLINT(build/include)
 }  // namespace dsx::kernels::cpu::avx2
 DSX_END_TARGET
 #undef DSX_CPU_KERNEL_BODY
@@ -67,6 +68,22 @@ void attention_softmax(float* s, int64_t n, int64_t valid, int64_t padded, float
     for (int64_t j = valid; j < n; ++j) storeu(s + j * padded + p, zero());
     storeu(m + p, top);
     storeu(l + p, sum);
+  }
+}
+
+// silu(g) * u = g * sigmoid(g) * u with sigmoid(g) = 1 / (1 + e) for g >= 0 and e / (1 + e)
+// otherwise, e = exp(-|g|): the exp argument is never positive, so nothing overflows.
+void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
+  int64_t i = 0;
+  auto one = [&](F g, F u) {
+    const F e = exp_nonpositive(sub(zero(), max(g, sub(zero(), g))));
+    const F sig = div(select_ge(g, zero(), set1(1.0f), e), add(set1(1.0f), e));
+    return mul(mul(g, sig), u);
+  };
+  for (; i + kLanes <= n; i += kLanes) storeu(out + i, one(loadu(gate + i), loadu(up + i)));
+  if (i < n) {
+    const int rest = static_cast<int>(n - i);
+    store_first(out + i, one(load_first(gate + i, rest), load_first(up + i, rest)), rest);
   }
 }
 
