@@ -187,16 +187,17 @@ struct Workspace {
   std::vector<float> attn_parts;  // [units, heads, kv_lora] then [units, 2, padded]: chunk partials
   std::vector<std::vector<float>> attn_thread;  // per pool thread: scores and partial scratch
   std::vector<int64_t> attn_groups;             // first batch row of each group of rows, then n
-  std::vector<int64_t> attn_bounds;    // per pool thread: its first group or unit, then the end
-  std::vector<int64_t> attn_units;     // (row, chunk) pairs of one wave
-  std::vector<float> gate;             // [n, inter]
-  std::vector<float> up;               // [n, inter]
-  std::vector<float> mlp_out;          // [n, hidden]
-  std::vector<float> router;           // [n, n_routed_experts]
-  std::vector<int32_t> topk_ids;       // [n, experts_per_tok]
-  std::vector<float> topk_weights;     // [n, experts_per_tok]
-  std::vector<int64_t> expert_first;   // [experts + 1]: each expert's first gathered row
-  std::vector<int64_t> expert_fill;    // [experts]: next free gathered row while grouping
+  std::vector<int64_t> attn_bounds;   // per pool thread: its first group or unit, then the end
+  std::vector<int64_t> attn_units;    // (row, chunk) pairs of one wave
+  std::vector<float> gate;            // [n, inter]
+  std::vector<float> up;              // [n, inter]
+  std::vector<float> mlp_out;         // [n, hidden]
+  std::vector<float> router;          // [n, n_routed_experts]
+  std::vector<int32_t> topk_ids;      // [n, experts_per_tok]
+  std::vector<float> topk_weights;    // [n, experts_per_tok]
+  std::vector<int64_t> expert_first;  // [experts + 1]: each expert's first gathered row
+  std::vector<int64_t> expert_fill;   // [experts]: next free gathered row while grouping
+  std::vector<int64_t> expert_slots;  // [n, experts_per_tok]: each token's gathered rows, ascending
   std::vector<int32_t> expert_tokens;  // [n * experts_per_tok]: batch row of each gathered row
   std::vector<float> expert_weights;   // [n * experts_per_tok]: its routing weight
   std::vector<float> expert_x;         // [n * experts_per_tok, hidden]: inputs grouped by expert

@@ -141,17 +141,22 @@ void moe(const ModelConfig& c, const MoeWeights& w, int64_t n, Workspace& ws, Th
   for (int64_t e = 0; e < experts; ++e) first[e + 1] += first[e];
   std::vector<int32_t>& rows = ws.expert_tokens;        // [pairs]: batch row of each gathered row
   std::vector<float>& row_weights = ws.expert_weights;  // [pairs]: its routing weight
+  std::vector<int64_t>& slots = ws.expert_slots;        // [n, k]: gathered row of each choice
   rows.resize(static_cast<size_t>(pairs));
   row_weights.resize(static_cast<size_t>(pairs));
   {
     std::vector<int64_t>& fill = ws.expert_fill;
+    slots.resize(static_cast<size_t>(pairs));
     fill.assign(first.begin(), first.end() - 1);
     for (int64_t t = 0; t < n; ++t)
       for (int64_t i = 0; i < k; ++i) {
         const int64_t at = fill[ids[t * k + i]]++;
         rows[at] = static_cast<int32_t>(t);
         row_weights[at] = weights[t * k + i];
+        slots[t * k + i] = at;
       }
+    // A token's gathered rows in ascending order are its experts in id order.
+    for (int64_t t = 0; t < n; ++t) std::sort(slots.begin() + t * k, slots.begin() + (t + 1) * k);
   }
   float* xe = grow(ws.expert_x, pairs * hidden);  // [pairs, hidden] gathered inputs
   pool.parallel_for(pairs, [&](int64_t j0, int64_t j1) {
@@ -200,13 +205,20 @@ void moe(const ModelConfig& c, const MoeWeights& w, int64_t n, Workspace& ws, Th
   // Each token's sum runs over its experts in id order, then the shared experts, whatever else is
   // in the batch.
   float* out = grow(ws.mlp_out, n * hidden);
-  std::fill(out, out + n * hidden, 0.0f);
-  for (int64_t j = 0; j < pairs; ++j)
-    kernels::axpy(row_weights[j], ye + j * hidden, out + rows[j] * hidden, hidden);
-  if (w.shared) {
-    const float* ys = ye + pairs * hidden;
-    for (int64_t i = 0; i < n * hidden; ++i) out[i] += ys[i];
-  }
+  pool.parallel_for(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      float* o = out + t * hidden;
+      std::fill(o, o + hidden, 0.0f);
+      for (int64_t i = 0; i < k; ++i) {
+        const int64_t j = slots[t * k + i];
+        kernels::axpy(row_weights[j], ye + j * hidden, o, hidden);
+      }
+      if (w.shared) {
+        const float* ys = ye + (pairs + t) * hidden;
+        for (int64_t c = 0; c < hidden; ++c) o[c] += ys[c];
+      }
+    }
+  });
 }
 
 }  // namespace dsx::detail
