@@ -158,18 +158,25 @@ inline void gemv_tile(const float* x, const typename W::T* w, int64_t cols, floa
   }
 }
 
+// The tile whose rows a GEMV tile prefetches is this many bytes or more ahead, so short rows
+// (W_UK's 128 columns make 2 KiB tiles) still cover the memory latency.
+constexpr int64_t kGemvAheadBytes = 8 << 10;
+
 template <class W>
 inline void gemv_rows(const float* x, const typename W::T* w, int64_t rows, int64_t cols,
                       float* y) {
   const int64_t row_bytes = cols * static_cast<int64_t>(sizeof(typename W::T));
   const char* base = reinterpret_cast<const char*>(w);
-  // The first tile has no predecessor to prefetch it: request all of it up front.
-  const int64_t first = std::min<int64_t>(rows, kGemvRows) * row_bytes;
+  const int64_t tile_bytes = kGemvRows * row_bytes;
+  const int64_t ahead = std::max<int64_t>(1, (kGemvAheadBytes + tile_bytes - 1) / tile_bytes);
+  // The first `ahead` tiles have no predecessor to prefetch them: request them up front.
+  const int64_t first = std::min<int64_t>(rows, ahead * kGemvRows) * row_bytes;
   for (int64_t b = 0; b < first; b += 64) _mm_prefetch(base + b, _MM_HINT_T0);
   int64_t r = 0;
   for (; r + kGemvRows <= rows; r += kGemvRows) {
-    const int64_t next_rows = std::min<int64_t>(kGemvRows, rows - r - kGemvRows);
-    gemv_tile<W, kGemvRows>(x, w + r * cols, cols, y + r, base + (r + kGemvRows) * row_bytes,
+    const int64_t next = std::min(rows, r + ahead * kGemvRows);  // first row to prefetch
+    const int64_t next_rows = std::min<int64_t>(kGemvRows, rows - next);
+    gemv_tile<W, kGemvRows>(x, w + r * cols, cols, y + r, base + next * row_bytes,
                             next_rows * row_bytes);
   }
   for (; r < rows; ++r) {
