@@ -278,23 +278,4 @@ void attention_softmax(float* s, int64_t n, int64_t valid, int64_t padded, float
   }
 }
 
-void matvec_transposed_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y,
-                            Backend backend) {
-  // fp8 needs whole vectors inside one scale block; otherwise (and for other types) the reference.
-  const bool types_ok =
-      w.type == DType::F32 || w.type == DType::BF16 || w.type == DType::F16 ||
-      (w.type == DType::F8_E4M3 && w.block_scale && w.block > 0 && w.block % 16 == 0);
-  if (w.cols <= 0) return;
-  if (backend == Backend::Avx512 && types_ok)
-    return cpu::avx512::matvec_transposed_rows(x, w, r0, n, y);
-  if (backend == Backend::Avx2 && types_ok)
-    return cpu::avx2::matvec_transposed_rows(x, w, r0, n, y);
-  matvec_transposed_rows(x, w, r0, n, y);
-}
-
-void matvec_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y,
-                 Backend backend) {
-  cpu::matvec_rows(x, w, r0, n, y, backend);
-}
-
 }  // namespace dsx::kernels

@@ -61,15 +61,6 @@ void matmul_many(std::span<const MatmulJob> jobs, ThreadPool* pool,
 void matmul_reference(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, float* y,
                       int64_t ldy);
 
-// y[c] = sum_{r in [r0, r0+n)} x[r - r0] * w[r][c]   for c < w.cols: a product with the transpose
-// of a row band of w (used to fold W_UK into the query for absorbed MLA decode). x: [n], y:
-// [w.cols].
-void matvec_transposed_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y);
-
-// y[i] = sum_c x[c] * w[r0 + i][c]   for i < n: a product with a band of rows that need not start
-// on an fp8 scale-block boundary (W_UV of one head in absorbed MLA). x: [w.cols], y: [n].
-void matvec_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y);
-
 // sum_i a[i] * b[i]; the reduction order depends only on n.
 float dot(const float* a, const float* b, int64_t n);
 
@@ -80,17 +71,10 @@ void axpy(float a, const float* x, float* y, int64_t n);
 float dot_reference(const float* a, const float* b, int64_t n);
 void axpy_reference(float a, const float* x, float* y, int64_t n);
 
-// The same ops with an explicit backend (Backend::Reference runs the scalar reference). dot and
-// axpy above use best_backend(); the five-argument matvec_transposed_rows and matvec_rows above
-// are the scalar references, so decode code should call these with best_backend(). Each output
-// is computed in an order that depends only on the op's inner dimension (bit-identical across
-// calls and threads for a given backend).
+// The same ops with an explicit backend (Backend::Reference runs the scalar reference); dot and
+// axpy above use best_backend(). Each output is computed in an order that depends only on n.
 float dot(const float* a, const float* b, int64_t n, Backend backend);
 void axpy(float a, const float* x, float* y, int64_t n, Backend backend);
-void matvec_transposed_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y,
-                            Backend backend);
-void matvec_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y,
-                 Backend backend);
 
 // Latent attention building blocks (model/mla.cc). Query rows sit in vector lanes: the queries
 // of one token (its heads) are stored transposed and padded, qt[t][d][p] for p < padded (a

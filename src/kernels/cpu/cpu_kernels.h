@@ -11,8 +11,8 @@ namespace dsx::kernels::cpu {
 void matmul_rows(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, float* y,
                  int64_t ldy, Backend backend);
 
-// The same kernels per instruction set (defined in matmul_*.cc, dot.cc, axpy.cc,
-// matvec_transposed.cc). matmul_*: y[t][i] = x[t] . w[r0 + i] for i < n, t < tokens; any r0 (fp8
+// The same kernels per instruction set (defined in matmul_*.cc, dot.cc, axpy.cc, attention.cc,
+// exp_kernels.cc). matmul_*: y[t][i] = x[t] . w[r0 + i] for i < n, t < tokens; any r0 (fp8
 // looks the scale row up per row). They require w.block % kLanes == 0 and w.block <= 128 for fp8
 // (supports_fp8_block); the caller falls back to the reference otherwise.
 #define DSX_DECLARE_CPU_KERNELS                                                                  \
@@ -27,8 +27,6 @@ void matmul_rows(const float* x, int64_t ldx, int64_t tokens, const WeightView& 
   bool supports_fp8_block(int64_t block);                                                        \
   float dot(const float* a, const float* b, int64_t n);                                          \
   void axpy(float a, const float* x, float* y, int64_t n);                                       \
-  void matvec_transposed_rows(const float* x, const WeightView& w, int64_t r0, int64_t n,        \
-                              float* y);                                                         \
   void attention_scores(const float* qt, int64_t tokens, int64_t padded, int64_t dim,            \
                         const float* keys, int64_t key_stride, int64_t nkeys, float* s,          \
                         int64_t ldt);                                                            \
@@ -46,9 +44,5 @@ namespace avx2 {
 DSX_DECLARE_CPU_KERNELS
 }  // namespace avx2
 #undef DSX_DECLARE_CPU_KERNELS
-
-// matvec over rows [r0, r0 + n) (any r0): y[i] = x . w[r0 + i].
-void matvec_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y,
-                 Backend backend);
 
 }  // namespace dsx::kernels::cpu

@@ -55,14 +55,4 @@ void matmul_rows(const float* x, int64_t ldx, int64_t tokens, const WeightView& 
   }
 }
 
-void matvec_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y,
-                 Backend backend) {
-  if (n <= 0) return;
-  if (MatmulFn fn = pick(w, backend)) {
-    fn(x, w.cols, 1, w, r0, n, y, n);
-  } else {
-    kernels::matvec_rows(x, w, r0, n, y);
-  }
-}
-
 }  // namespace dsx::kernels::cpu

@@ -40,22 +40,6 @@ void matmul_reference(const float* x, int64_t ldx, int64_t tokens, const WeightV
   }
 }
 
-void matvec_transposed_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y) {
-  for (int64_t c = 0; c < w.cols; ++c) y[c] = 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    const float xi = x[i];
-    for (int64_t c = 0; c < w.cols; ++c) y[c] += xi * w.at(r0 + i, c);
-  }
-}
-
-void matvec_rows(const float* x, const WeightView& w, int64_t r0, int64_t n, float* y) {
-  for (int64_t i = 0; i < n; ++i) {
-    float sum = 0.0f;
-    for (int64_t c = 0; c < w.cols; ++c) sum += x[c] * w.at(r0 + i, c);
-    y[i] = sum;
-  }
-}
-
 void rmsnorm(const float* x, const WeightView& weight, float eps, int64_t n, float* out) {
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];

@@ -1,4 +1,4 @@
-// Scalar vector ops used by attention over the latent cache (dot, axpy). SIMD versions, where
+// Scalar vector ops (dot; axpy, which sums expert outputs). SIMD versions, where
 // present, are chosen in kernels/cpu; these are the ground truth.
 #include "kernels/ops.h"
 

@@ -307,65 +307,6 @@ TEST(SimdMatmul, Fp8DecodesAllCodes) {
   }
 }
 
-TEST(SimdMatvec, TransposedRowsMatchReference) {
-  std::mt19937 rng(3);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (Backend backend : simd_backends()) {
-    for (DType type : kTypes) {
-      for (int64_t cols : kCols) {
-        const Matrix m(type, 300, cols, static_cast<uint32_t>(cols));
-        const WeightView w = m.view();
-        for (auto [r0, n] : {std::pair<int64_t, int64_t>{0, 1}, {5, 17}, {128, 128}, {100, 200}}) {
-          std::vector<float> xbuf(n + 1), ybuf(cols + 2, -7.0f), ref(cols);
-          for (auto& v : xbuf) v = normal(rng);
-          const float* x = xbuf.data() + 1;
-          matvec_transposed_rows(x, w, r0, n, ref.data());
-          matvec_transposed_rows(x, w, r0, n, ybuf.data() + 1, backend);
-          for (int64_t c = 0; c < cols; ++c) {
-            double abs_sum = 0.0;
-            for (int64_t i = 0; i < n; ++i) abs_sum += std::fabs(double{x[i]} * w.at(r0 + i, c));
-            ASSERT_TRUE(close(ybuf[c + 1], ref[c], abs_sum, n))
-                << backend_name(backend) << " " << dtype_name(type) << " cols " << cols << " r0 "
-                << r0 << " n " << n << " c " << c;
-          }
-          ASSERT_EQ(ybuf[0], -7.0f);
-          ASSERT_EQ(ybuf[cols + 1], -7.0f);
-        }
-      }
-    }
-  }
-}
-
-TEST(SimdMatvec, RowsMatchReferenceAndMatmul) {
-  std::mt19937 rng(4);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (Backend backend : simd_backends()) {
-    for (DType type : kTypes) {
-      for (int64_t cols : kCols) {
-        const Matrix m(type, 300, cols, static_cast<uint32_t>(cols + 1));
-        const WeightView w = m.view();
-        std::vector<float> xbuf(cols + 1), full(300);
-        for (auto& v : xbuf) v = normal(rng);
-        const float* x = xbuf.data() + 1;
-        matmul(x, cols, 1, w, full.data(), 300, nullptr, backend);
-        for (auto [r0, n] : {std::pair<int64_t, int64_t>{0, 1}, {5, 17}, {100, 200}, {127, 3}}) {
-          std::vector<float> y(n), ref(n);
-          matvec_rows(x, w, r0, n, ref.data());
-          matvec_rows(x, w, r0, n, y.data(), backend);
-          for (int64_t i = 0; i < n; ++i) {
-            double abs_sum = 0.0;
-            for (int64_t c = 0; c < cols; ++c) abs_sum += std::fabs(double{x[c]} * w.at(r0 + i, c));
-            ASSERT_TRUE(close(y[i], ref[i], abs_sum, cols))
-                << backend_name(backend) << " " << dtype_name(type) << " r0 " << r0 << " i " << i;
-            // Same kernel, same order as the full matmul (fp8 rows off a block boundary too).
-            ASSERT_TRUE(same_bits(y[i], full[r0 + i])) << dtype_name(type) << " r0 " << r0;
-          }
-        }
-      }
-    }
-  }
-}
-
 TEST(SimdVector, DotAndAxpyMatchReference) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
