@@ -76,8 +76,8 @@ void axpy_reference(float a, const float* x, float* y, int64_t n);
 float dot(const float* a, const float* b, int64_t n, Backend backend);
 void axpy(float a, const float* x, float* y, int64_t n, Backend backend);
 
-// Latent attention building blocks (model/mla.cc). Query rows sit in vector lanes: the queries
-// of one token (its heads) are stored transposed and padded, qt[t][d][p] for p < padded (a
+// Latent attention building blocks (model/latent_attention.cc). Query rows sit in vector lanes: the
+// queries of one token (its heads) are stored transposed and padded, qt[t][d][p] for p < padded (a
 // multiple of 16; lanes >= heads are zero), so a score is one FMA chain per lane over d in order
 // and softmax statistics are plain lane-wise vector ops. Keys are a run of `nkeys` cache rows
 // with row stride `key_stride` floats (one block of the paged cache).
