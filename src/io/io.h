@@ -25,7 +25,8 @@ enum class LoadMode {
 // "auto", "map" or "copy"; throws Error naming the value otherwise.
 LoadMode parse_load_mode(const std::string& name);
 
-// A read-only view of a whole file: a memory mapping, or (copy) a private read-only copy.
+// A view of a whole file: a read-only memory mapping, or (copy) a private copy that stays
+// writable until seal() (so its owner can rearrange what it holds first).
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path, bool copy = false);  // throws Error naming the path
@@ -36,6 +37,9 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // The copy's bytes, writable; nullptr for a mapping or once sealed.
+  uint8_t* writable() const { return copy_ && !sealed_ ? const_cast<uint8_t*>(data_) : nullptr; }
+  void seal();  // makes a copy read-only for good (a mapping already is)
 
  private:
   std::string path_;
@@ -43,6 +47,8 @@ class MappedFile {
   size_t size_ = 0;
   void* region_ = nullptr;  // what to unmap: the file mapping, or the copy's (larger) region
   size_t region_size_ = 0;
+  bool copy_ = false;
+  bool sealed_ = false;
 };
 
 // One tensor of a checkpoint, pointing into the mapping (no copy).
@@ -73,6 +79,10 @@ class SafeTensors {
   std::vector<std::string> names() const;
   const std::string& source() const { return source_; }
   bool copied() const { return copied_; }  // files read into memory (LoadMode::Copy) or mapped
+  // Copied files only, until seal(): the writable address of bytes [p, p + bytes) of a tensor's
+  // data, so the loader can rearrange a tensor in place; nullptr otherwise.
+  void* writable(const void* p, size_t bytes) const;
+  void seal();  // every copied file read-only from now on
 
  private:
   void add_file(const std::string& path, const std::map<std::string, std::string>* expected,

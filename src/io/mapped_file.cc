@@ -48,7 +48,6 @@ void* read_copy(int fd, const std::string& path, size_t size, size_t* region_siz
     }
     done += static_cast<size_t>(got);
   }
-  ::mprotect(start, rounded, PROT_READ);  // weights are never written
   *data = start;
   return region;
 }
@@ -67,6 +66,7 @@ MappedFile::MappedFile(const std::string& path, bool copy) : path_(path) {
   if (size_ > 0 && copy) {
     try {
       region_ = read_copy(fd, path, size_, &region_size_, &data_);
+      copy_ = true;
     } catch (...) {
       ::close(fd);
       throw;
@@ -83,6 +83,13 @@ MappedFile::MappedFile(const std::string& path, bool copy) : path_(path) {
     region_size_ = size_;
   }
   ::close(fd);
+}
+
+void MappedFile::seal() {
+  if (!copy_ || sealed_) return;
+  const size_t rounded = (size_ + kHugePage - 1) / kHugePage * kHugePage;
+  ::mprotect(const_cast<uint8_t*>(data_), rounded, PROT_READ);  // weights are not written after
+  sealed_ = true;
 }
 
 MappedFile::~MappedFile() {

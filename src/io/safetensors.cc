@@ -124,6 +124,21 @@ SafeTensors SafeTensors::open_dir(const std::string& dir, LoadMode mode) {
   return st;
 }
 
+void* SafeTensors::writable(const void* p, size_t bytes) const {
+  const auto* at = static_cast<const uint8_t*>(p);
+  for (const auto& file : files_) {
+    uint8_t* w = file->writable();
+    if (w && at >= file->data() && bytes <= file->size() &&
+        static_cast<size_t>(at - file->data()) <= file->size() - bytes)
+      return w + (at - file->data());
+  }
+  return nullptr;
+}
+
+void SafeTensors::seal() {
+  for (const auto& file : files_) file->seal();
+}
+
 void SafeTensors::add_file(const std::string& path,
                            const std::map<std::string, std::string>* expected, bool copy) {
   auto file = std::make_shared<MappedFile>(path, copy);

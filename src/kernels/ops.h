@@ -15,7 +15,11 @@
 
 namespace dsx::kernels {
 
-// A stored weight matrix, row-major [rows, cols], used in place (memory-mapped).
+// Rows per group and bytes per piece of the interleaved layout (WeightView::interleaved).
+constexpr int64_t kInterleaveRows = 8;
+constexpr int64_t kInterleaveBytes = 64;
+
+// A stored weight matrix [rows, cols], used in place (memory-mapped or copied).
 struct WeightView {
   DType type = DType::F32;  // F32, BF16, F16 or F8_E4M3
   const void* data = nullptr;
@@ -25,10 +29,23 @@ struct WeightView {
   // scale[r/block][c/block].
   const float* block_scale = nullptr;
   int64_t block = 128;
+  // Layout of data. false: row-major. true (interleave_rows): rows in groups of kInterleaveRows;
+  // a whole group stores its rows' kInterleaveBytes pieces side by side, [cols / piece][8 rows]
+  // [piece], so a pass over the group's rows reads one linear run instead of 8 streams; the rows
+  // of a last, partial group stay row-major. A group occupies the bytes its rows would row-major,
+  // so a band of rows that starts on a group boundary starts at the same offset either way.
+  bool interleaved = false;
 
   // Element (r, c) as float32 (slow; for reference code and tests).
   float at(int64_t r, int64_t c) const;
 };
+
+// Whether w can take the interleaved layout: a row of whole pieces, at least one whole group,
+// and (fp8) scale blocks of whole groups.
+bool can_interleave(const WeightView& w);
+// Rewrites w's row-major data (at `data`, the writable address of w.data) in the interleaved
+// layout, group by group in place, and sets w.interleaved. Requires can_interleave(w).
+void interleave_rows(WeightView& w, void* data);
 
 // Which implementation the entry points use: the best the CPU supports, or the scalar reference.
 enum class Backend { Reference, Avx2, Avx512 };

@@ -28,8 +28,8 @@ void build_absorbed_weights(const ModelConfig& c, MlaWeights& w) {
   w.uk_t.assign(static_cast<size_t>(heads), {});
   w.uv.assign(static_cast<size_t>(heads), {});
   const int64_t block = kv_b.block;
-  const bool fp8_aligned = kv_b.type == DType::F8_E4M3 && stride % block == 0 && nope % block == 0 &&
-                           lora % block == 0;
+  const bool fp8_aligned =
+      kv_b.type == DType::F8_E4M3 && stride % block == 0 && nope % block == 0 && lora % block == 0;
 
   if (kv_b.type == DType::BF16) {
     storage->bf16.resize(static_cast<size_t>(heads * lora * nope));
@@ -49,10 +49,12 @@ void build_absorbed_weights(const ModelConfig& c, MlaWeights& w) {
       uint8_t* dst = storage->fp8.data() + h * lora * nope;
       for (int64_t d = 0; d < nope; ++d)
         for (int64_t j = 0; j < lora; ++j) dst[j * nope + d] = src[(h * stride + d) * lora + j];
-      float* sc = storage->scales.data() + h * scale_cols * nope_blocks;  // [lora/block, nope/block]
+      float* sc =
+          storage->scales.data() + h * scale_cols * nope_blocks;  // [lora/block, nope/block]
       for (int64_t jb = 0; jb < scale_cols; ++jb)
         for (int64_t db = 0; db < nope_blocks; ++db)
-          sc[jb * nope_blocks + db] = kv_b.block_scale[((h * stride) / block + db) * scale_cols + jb];
+          sc[jb * nope_blocks + db] =
+              kv_b.block_scale[((h * stride) / block + db) * scale_cols + jb];
     }
   } else {
     // float32: W_UK^T and W_UV of every head, dequantised exactly.
@@ -69,6 +71,7 @@ void build_absorbed_weights(const ModelConfig& c, MlaWeights& w) {
 
   for (int64_t h = 0; h < heads; ++h) {
     WeightView& uk = w.uk_t[h];
+    void* uk_data = nullptr;  // the copy, writable while it is built
     WeightView& uv = w.uv[h];
     uk.rows = lora;
     uk.cols = nope;
@@ -76,8 +79,10 @@ void build_absorbed_weights(const ModelConfig& c, MlaWeights& w) {
     uv.cols = lora;
     if (kv_b.type == DType::BF16 || fp8_aligned) {
       uk.type = kv_b.type;
-      uk.data = kv_b.type == DType::BF16 ? static_cast<const void*>(storage->bf16.data() + h * lora * nope)
-                                         : static_cast<const void*>(storage->fp8.data() + h * lora * nope);
+      uk_data = kv_b.type == DType::BF16
+                    ? static_cast<void*>(storage->bf16.data() + h * lora * nope)
+                    : static_cast<void*>(storage->fp8.data() + h * lora * nope);
+      uk.data = uk_data;
       if (fp8_aligned) {
         uk.block = block;
         uk.block_scale = storage->scales.data() + h * (lora / block) * (nope / block);
@@ -86,15 +91,18 @@ void build_absorbed_weights(const ModelConfig& c, MlaWeights& w) {
       uv = kv_b;
       uv.rows = vdim;
       const int64_t r0 = h * stride + nope;
-      uv.data = static_cast<const char*>(kv_b.data) + r0 * lora * static_cast<int64_t>(dtype_size(kv_b.type));
+      uv.data = static_cast<const char*>(kv_b.data) +
+                r0 * lora * static_cast<int64_t>(dtype_size(kv_b.type));
       if (fp8_aligned) uv.block_scale = kv_b.block_scale + (r0 / block) * (lora / block);
     } else {
       float* base = storage->f32.data() + h * lora * (nope + vdim);
       uk.type = DType::F32;
-      uk.data = base;
+      uk.data = uk_data = base;
       uv.type = DType::F32;
       uv.data = base + lora * nope;
     }
+    // The copy is ours to lay out as the kernels read fastest (see interleave_weights).
+    if (kernels::can_interleave(uk)) kernels::interleave_rows(uk, uk_data);
   }
   w.absorbed_storage = std::move(storage);
 }

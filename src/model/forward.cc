@@ -43,7 +43,10 @@ Model::Model(std::string dir, ModelConfig config, SafeTensors st)
       config_(std::move(config)),
       tensors_(std::move(st)),
       weights_(ModelWeights::load(config_, tensors_)),
-      rope_(config_) {}
+      rope_(config_) {
+  interleave_weights(weights_, tensors_);
+  tensors_.seal();
+}
 
 std::unique_ptr<Model> Model::load(const std::string& model_dir, LoadMode mode) {
   ModelConfig config = ModelConfig::load(model_dir);

@@ -101,8 +101,10 @@ struct MlaWeights {
   WeightView q;          // [heads * qk_head_dim, hidden] (q_lora_rank == 0)
   WeightView kv_a;       // [kv_lora_rank + qk_rope_head_dim, hidden]  (kv_a_proj_with_mqa)
   WeightView kv_a_norm;  // [kv_lora_rank]
-  WeightView
-      kv_b;      // [heads * (qk_nope_head_dim + v_head_dim), kv_lora_rank]: per head W_UK then W_UV
+  // [heads * (qk_nope_head_dim + v_head_dim), kv_lora_rank]: per head W_UK then W_UV. Read
+  // only by build_absorbed_weights; uv views bands of it, so once interleave_weights has run its
+  // W_UV rows are in the interleaved layout (uv says so) and the view itself is shape only.
+  WeightView kv_b;
   WeightView o;  // [hidden, heads * v_head_dim]
   // Per head, the two halves of kv_b as the absorbed form multiplies them (see absorb.cc):
   std::vector<WeightView>
@@ -115,6 +117,12 @@ struct MlaWeights {
 // 128x128 blocks align with the heads stays fp8 (blocks and scales transposed), anything else
 // becomes float32 (exact dequantisation).
 void build_absorbed_weights(const ModelConfig& c, MlaWeights& w);
+
+// Where the weights are a private copy (SafeTensors::writable), rewrites every matrix that only
+// matmul reads into the interleaved layout, in place (kernels::interleave_rows); others, and
+// matrices that cannot take the layout, stay row-major. Results are bit-identical either way.
+struct ModelWeights;
+void interleave_weights(ModelWeights& w, const SafeTensors& st);
 
 struct MlpWeights {
   WeightView gate;  // [inter, hidden]

@@ -24,7 +24,9 @@ void expect_verify_passes(const std::string& model, const std::string& extra) {
 }
 
 // Everything under 1e-4, greedy exact.
-TEST(Golden, TinyV2Lite) { expect_verify_passes("tiny-v2-lite", "--tol 1e-4"); }
+TEST(Golden, TinyV2Lite) {
+  expect_verify_passes("tiny-v2-lite", "--tol 1e-4");
+}
 
 // Main model: logits and hidden states under 1e-4, greedy exact. MTP logits: the fixture's
 // reference ran its MTP layer with norm weights 1 + r held in float64 (make_goldens.py,
@@ -33,7 +35,9 @@ TEST(Golden, TinyV2Lite) { expect_verify_passes("tiny-v2-lite", "--tol 1e-4"); }
 // closer than that rounding: perturbing those three norms by a random half-ulp moves our MTP
 // logits by 3.6e-3 relative, the same size as the 2.5e-3 we measure against the reference. So
 // MTP logits are held to 5e-3, the bound that rounding sets.
-TEST(Golden, TinyV3) { expect_verify_passes("tiny-v3", "--tol 1e-4 --mtp-tol 5e-3"); }
+TEST(Golden, TinyV3) {
+  expect_verify_passes("tiny-v3", "--tol 1e-4 --mtp-tol 5e-3");
+}
 
 // FP8 (DeepSeek-V3's official block format, weight-only dequantisation). As above for MTP, and
 // one more defect of the fixture: its e_score_correction_bias was rounded to bf16 before saving
@@ -47,7 +51,9 @@ TEST(Golden, TinyV3Fp8) {
 }
 
 // A trained model (bundled, sharded checkpoint): logits 1e-4, 48-token greedy continuations exact.
-TEST(Golden, DemoCoder) { expect_verify_passes("demo-coder", "--tol 1e-4"); }
+TEST(Golden, DemoCoder) {
+  expect_verify_passes("demo-coder", "--tol 1e-4");
+}
 
 // Logits do not depend on the thread count: bit-identical for 1, 2 and 4 threads, through the
 // prefill path and the token-by-token path.
@@ -77,8 +83,10 @@ TEST(Golden, LogitsBitIdenticalAcrossThreadCounts) {
     }
     for (size_t i = 1; i < prefill.size(); ++i) {
       ASSERT_EQ(prefill[i].size(), prefill[0].size());
-      EXPECT_EQ(std::memcmp(prefill[i].data(), prefill[0].data(), prefill[0].size() * 4), 0) << name;
-      EXPECT_EQ(std::memcmp(stepwise[i].data(), stepwise[0].data(), stepwise[0].size() * 4), 0) << name;
+      EXPECT_EQ(std::memcmp(prefill[i].data(), prefill[0].data(), prefill[0].size() * 4), 0)
+          << name;
+      EXPECT_EQ(std::memcmp(stepwise[i].data(), stepwise[0].data(), stepwise[0].size() * 4), 0)
+          << name;
     }
     // Prefill and token-by-token agree to float32 rounding (the same ops in another grouping).
     double diff = 0, norm = 0;
@@ -87,6 +95,37 @@ TEST(Golden, LogitsBitIdenticalAcrossThreadCounts) {
       norm += prefill[0][k] * double(prefill[0][k]);
     }
     EXPECT_LT(std::sqrt(diff / norm), 1e-6) << name;
+  }
+}
+
+// Weights read into memory are rewritten in the interleaved layout; mapped ones stay row-major.
+// Either way the logits are the same bits, through prefill and token by token.
+TEST(Golden, CopiedAndMappedWeightsGiveTheSameBits) {
+  for (const char* name : {"tiny-v3", "tiny-v3-fp8", "tiny-v2-lite"}) {
+    std::vector<std::vector<float>> logits;
+    for (LoadMode mode : {LoadMode::Map, LoadMode::Copy}) {
+      std::shared_ptr<const Model> model = Model::load(kModels + "/" + name, mode);
+      const ModelWeights& w = model->weights();
+      EXPECT_EQ(w.lm_head.interleaved, mode == LoadMode::Copy) << name;
+      EXPECT_EQ(w.layers.back().attn.o.interleaved, mode == LoadMode::Copy) << name;
+      EXPECT_FALSE(w.embed.interleaved) << name;
+      std::vector<int32_t> prompt;
+      for (int i = 0; i < 40; ++i) prompt.push_back((i * 7919 + 13) % 1000 + 3);
+      EngineOptions o;
+      o.threads = 2;
+      o.ctx_size = 64;
+      o.max_sequences = 2;
+      Runner runner(model, o);
+      std::span<const float> all = runner.append_all_logits(runner.new_sequence(), prompt);
+      logits.emplace_back(all.begin(), all.end());
+      const int32_t seq = runner.new_sequence();
+      for (int32_t t : prompt) {
+        std::span<const float> l = runner.append(seq, std::span<const int32_t>(&t, 1));
+        logits.back().insert(logits.back().end(), l.begin(), l.end());
+      }
+    }
+    ASSERT_EQ(logits[0].size(), logits[1].size());
+    EXPECT_EQ(std::memcmp(logits[0].data(), logits[1].data(), logits[0].size() * 4), 0) << name;
   }
 }
 
@@ -100,9 +139,11 @@ TEST(Golden, GenerateMatchesReferenceGreedy) {
     return std::vector<int32_t>(p, p + t.numel());
   };
   std::string prompt, want;
-  for (int32_t id : ids("greedy0.prompt")) prompt += (prompt.empty() ? "" : ",") + std::to_string(id);
+  for (int32_t id : ids("greedy0.prompt"))
+    prompt += (prompt.empty() ? "" : ",") + std::to_string(id);
   for (int32_t id : ids("greedy0.output")) want += (want.empty() ? "" : ",") + std::to_string(id);
-  CliResult r = run_cli("generate -m " + kModels + "/tiny-v3 --prompt-ids " + prompt + " -n 24 -t 2");
+  CliResult r =
+      run_cli("generate -m " + kModels + "/tiny-v3 --prompt-ids " + prompt + " -n 24 -t 2");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, want + "\n");
 }

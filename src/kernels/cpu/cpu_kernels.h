@@ -12,9 +12,10 @@ void matmul_rows(const float* x, int64_t ldx, int64_t tokens, const WeightView& 
                  int64_t ldy, Backend backend);
 
 // The same kernels per instruction set (defined in matmul_*.cc, dot.cc, axpy.cc, attention.cc,
-// exp_kernels.cc). matmul_*: y[t][i] = x[t] . w[r0 + i] for i < n, t < tokens; any r0 (fp8
-// looks the scale row up per row). They require w.block % kLanes == 0 and w.block <= 128 for fp8
-// (supports_fp8_block); the caller falls back to the reference otherwise.
+// exp_kernels.cc). matmul_*: y[t][i] = x[t] . w[r0 + i] for i < n, t < tokens; any r0 (on a group
+// boundary if w.interleaved; fp8 looks the scale row up per row). They require w.block % kLanes ==
+// 0 and w.block <= 128 for fp8 (supports_fp8_block); the caller falls back to the reference
+// otherwise.
 #define DSX_DECLARE_CPU_KERNELS                                                                  \
   void matmul_f32(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, int64_t r0,  \
                   int64_t n, float* y, int64_t ldy);                                             \

@@ -6,7 +6,12 @@
 namespace dsx::kernels {
 
 float WeightView::at(int64_t r, int64_t c) const {
-  const int64_t i = r * cols + c;
+  int64_t i = r * cols + c;
+  if (interleaved && r < rows / kInterleaveRows * kInterleaveRows) {
+    const int64_t piece = kInterleaveBytes / static_cast<int64_t>(dtype_size(type));
+    const int64_t group = r / kInterleaveRows * kInterleaveRows * cols;
+    i = group + (c / piece * kInterleaveRows + r % kInterleaveRows) * piece + c % piece;
+  }
   switch (type) {
     case DType::F32:
       return static_cast<const float*>(data)[i];

@@ -126,6 +126,34 @@ TEST(SafeTensorsWriter, SingleFileRoundTrip) {
   EXPECT_FALSE(SafeTensors::open_dir(dir.path(), LoadMode::Map).copied());
 }
 
+// A copy is writable in place (for the loader to rearrange) until sealed; a mapping never is.
+TEST(SafeTensorsWriter, CopiesAreWritableUntilSealed) {
+  TempDir dir;
+  const std::vector<TensorSpec> specs = {{"a", DType::F32, {4, 8}}, {"b", DType::BF16, {3}}};
+  {
+    SafeTensorsWriter w(dir.path(), specs);
+    write_all(w, specs);
+    w.finish();
+  }
+  SafeTensors copied = SafeTensors::open_dir(dir.path(), LoadMode::Copy);
+  const TensorInfo& a = copied.get("a");
+  void* p = copied.writable(a.data, a.nbytes);
+  ASSERT_EQ(p, a.data);
+  static_cast<float*>(p)[3] = 42.0f;
+  EXPECT_EQ(static_cast<const float*>(a.data)[3], 42.0f);
+  const uint8_t* bytes = static_cast<const uint8_t*>(a.data);
+  EXPECT_EQ(copied.writable(bytes + 1, a.nbytes), bytes + 1);
+  EXPECT_EQ(copied.writable(bytes, size_t{1} << 40), nullptr);  // past the file
+  int outside = 0;
+  EXPECT_EQ(copied.writable(&outside, sizeof outside), nullptr);
+  copied.seal();
+  EXPECT_EQ(copied.writable(a.data, a.nbytes), nullptr);
+  EXPECT_EQ(static_cast<const float*>(a.data)[3], 42.0f);  // still readable
+
+  SafeTensors mapped = SafeTensors::open_dir(dir.path(), LoadMode::Map);
+  EXPECT_EQ(mapped.writable(mapped.get("a").data, 4), nullptr);
+}
+
 TEST(LoadMode, ParsesNamesAndRejectsOthers) {
   EXPECT_EQ(parse_load_mode("auto"), LoadMode::Auto);
   EXPECT_EQ(parse_load_mode("map"), LoadMode::Map);
@@ -191,7 +219,8 @@ TEST(SafeTensorsWriter, IncompleteWriteFailsAndLeavesNothing) {
       w.finish();
       FAIL() << "finish() accepted a short tensor";
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("model.embed_tokens.weight"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("model.embed_tokens.weight"), std::string::npos)
+          << e.what();
     }
   }
   EXPECT_TRUE(dir.list().empty());
@@ -200,13 +229,14 @@ TEST(SafeTensorsWriter, IncompleteWriteFailsAndLeavesNothing) {
 TEST(SafeTensorsWriter, MisuseIsAnError) {
   TempDir dir;
   EXPECT_THROW(SafeTensorsWriter(dir.path(), {}), Error);
-  EXPECT_THROW(SafeTensorsWriter(dir.path(), {{"x", DType::F32, {1}}, {"x", DType::F32, {2}}}), Error);
+  EXPECT_THROW(SafeTensorsWriter(dir.path(), {{"x", DType::F32, {1}}, {"x", DType::F32, {2}}}),
+               Error);
   EXPECT_THROW(SafeTensorsWriter(dir.path() + "/missing", {{"x", DType::F32, {1}}}), Error);
   SafeTensorsWriter w(dir.path(), {{"x", DType::F32, {2}}});
   const float v[3] = {1, 2, 3};
   EXPECT_THROW(w.write("y", v, 4), Error);
-  EXPECT_THROW(w.write("x", v, 12), Error);     // past the end
-  EXPECT_THROW(w.write("x", v, 4, 8), Error);   // starts at the end
+  EXPECT_THROW(w.write("x", v, 12), Error);    // past the end
+  EXPECT_THROW(w.write("x", v, 4, 8), Error);  // starts at the end
   w.write("x", v, 8);
   w.finish();
   const SafeTensors st = SafeTensors::open_dir(dir.path());

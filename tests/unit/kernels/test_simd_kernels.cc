@@ -247,6 +247,68 @@ TEST(SimdMatmul, ManyJobsMatchSingleCalls) {
   }
 }
 
+// The interleaved layout holds the same matrix: every element reads back through at(), and
+// every path (reference, GEMV, few-token, GEMM, any thread count) gives the row-major bits.
+TEST(SimdMatmul, InterleavedLayoutGivesTheSameBits) {
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  ThreadPool pools[] = {ThreadPool(1), ThreadPool(2), ThreadPool(3)};
+  std::vector<Backend> backends = simd_backends();
+  backends.push_back(Backend::Reference);
+  for (DType type : kTypes) {
+    for (int64_t cols : {64, 320, 1088}) {
+      for (int64_t rows : {8, 13, 301}) {  // one group; a group and a tail; tail of 5
+        const Matrix m(type, rows, cols, static_cast<uint32_t>(rows + cols));
+        const WeightView w = m.view();
+        ASSERT_TRUE(can_interleave(w));
+        Matrix copy = m;
+        WeightView wi = copy.view();
+        interleave_rows(wi, copy.data.data());
+        ASSERT_TRUE(wi.interleaved);
+        if (cols * static_cast<int64_t>(dtype_size(type)) > kInterleaveBytes)
+          EXPECT_NE(copy.data, m.data);  // (a row of one piece is its own interleaving)
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < cols; ++c)
+            ASSERT_TRUE(same_bits(wi.at(r, c), w.at(r, c))) << r << " " << c;
+        const int64_t tokens = 61;
+        std::vector<float> x(tokens * cols);
+        for (auto& v : x) v = normal(rng);
+        for (Backend backend : backends) {
+          for (ThreadPool& pool : pools) {
+            for (int64_t n :
+                 {int64_t{1}, int64_t{2}, int64_t{7}, int64_t{12}, int64_t{13}, tokens}) {
+              // The reference reads through at() (checked above): one product is enough.
+              if (backend == Backend::Reference && (pool.size() > 1 || n > 2)) continue;
+              std::vector<float> want(n * rows), got(n * rows);
+              matmul(x.data(), cols, n, w, want.data(), rows, &pool, backend);
+              matmul(x.data(), cols, n, wi, got.data(), rows, &pool, backend);
+              for (int64_t i = 0; i < n * rows; ++i)
+                ASSERT_TRUE(same_bits(got[i], want[i]))
+                    << backend_name(backend) << " " << dtype_name(type) << " rows " << rows
+                    << " cols " << cols << " threads " << pool.size() << " tokens " << n << " at "
+                    << i;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(SimdMatmul, InterleaveRefusesShapesItCannotHold) {
+  const Matrix odd(DType::BF16, 16, 40, 1);                // 80-byte rows: not whole pieces
+  const Matrix short_rows(DType::F32, 7, 64, 2);           // no whole group
+  const Matrix fp8_block(DType::F8_E4M3, 64, 128, 3, 20);  // scale blocks cut groups
+  for (const Matrix* m : {&odd, &short_rows, &fp8_block}) {
+    WeightView w = m->view();
+    EXPECT_FALSE(can_interleave(w));
+    std::vector<uint8_t> data = m->data;
+    EXPECT_THROW(interleave_rows(w, data.data()), Error);
+    EXPECT_FALSE(w.interleaved);
+    EXPECT_EQ(data, m->data);
+  }
+}
+
 // fp8 with scale blocks other than 128 (any multiple of 16): still the reference's values, and
 // still bit-identical between GEMV and GEMM and across threads.
 TEST(SimdMatmul, Fp8OtherBlockSizes) {

@@ -1,0 +1,37 @@
+// The interleaved weight layout (WeightView::interleaved): rewriting row-major rows in place.
+#include <cstring>
+#include <vector>
+
+#include "kernels/ops.h"
+
+namespace dsx::kernels {
+
+bool can_interleave(const WeightView& w) {
+  if (w.interleaved || w.data == nullptr || w.rows < kInterleaveRows) return false;
+  if (w.type != DType::F32 && w.type != DType::BF16 && w.type != DType::F16 &&
+      w.type != DType::F8_E4M3)
+    return false;
+  if (w.type == DType::F8_E4M3 && (w.block <= 0 || w.block % kInterleaveRows != 0)) return false;
+  const int64_t row_bytes = w.cols * static_cast<int64_t>(dtype_size(w.type));
+  return w.cols > 0 && row_bytes % kInterleaveBytes == 0;
+}
+
+void interleave_rows(WeightView& w, void* data) {
+  if (!can_interleave(w)) throw Error("interleave_rows: matrix cannot take the interleaved layout");
+  const int64_t row_bytes = w.cols * static_cast<int64_t>(dtype_size(w.type));
+  const int64_t pieces = row_bytes / kInterleaveBytes;
+  const int64_t group_bytes = kInterleaveRows * row_bytes;
+  std::vector<uint8_t> rows(static_cast<size_t>(group_bytes));  // one group, row-major
+  auto* bytes = static_cast<uint8_t*>(data);
+  for (int64_t g = 0; g < w.rows / kInterleaveRows; ++g) {
+    uint8_t* group = bytes + g * group_bytes;
+    std::memcpy(rows.data(), group, static_cast<size_t>(group_bytes));
+    for (int64_t p = 0; p < pieces; ++p)
+      for (int64_t r = 0; r < kInterleaveRows; ++r)
+        std::memcpy(group + (p * kInterleaveRows + r) * kInterleaveBytes,
+                    rows.data() + r * row_bytes + p * kInterleaveBytes, kInterleaveBytes);
+  }
+  w.interleaved = true;
+}
+
+}  // namespace dsx::kernels
