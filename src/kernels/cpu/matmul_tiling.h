@@ -129,9 +129,9 @@ struct RowLayout {
   }
 };
 
-// How far ahead a GEMV over interleaved rows requests lines (into L1: the run is linear, so
-// the L2 streamer is already on it; the requests keep enough lines in flight). Measured in
-// decode on two threads: none 22.2 tok/s, 1-4 KiB 24.3-24.6.
+// How far ahead a GEMV over interleaved rows requests lines, into L1: the hardware alone keeps
+// too few lines in flight even on a linear run. Measured on two threads, 1408x1024 bf16: none
+// 21 GB/s, 1 KiB 27.5, 2 KiB 28-29, 4 KiB 21-29 (unstable).
 constexpr int64_t kGemvLinearAhead = 2048;
 
 // ---------------------------------------------------------------------------------------------
@@ -155,26 +155,14 @@ inline void gemv_tile(const float* x, const RowLayout<typename W::T>& lay, int64
   const int tail = static_cast<int>(lay.cols % kLanes);
   // Bytes of the next region to prefetch per chunk of this tile (same size as consumed).
   constexpr int64_t kStep = int64_t{R} * kLanes * sizeof(typename W::T);
-  // Row-major rows: the next tile's region, linearly. Interleaved rows are read in one linear
-  // run: when a chunk starts a piece, the line kGemvLinearAhead bytes past each row's piece.
-  const bool linear = lay.full > r0;
-  LinePrefetcher ahead{next, next + (linear ? 0 : next_bytes)};
+  LinePrefetcher ahead{next, next + next_bytes};
   auto prefetch_step = [&](int chunks) { ahead.step(chunks * kStep); };
-  constexpr int64_t kChunksPerPiece = L::kPiece / kLanes;
-  auto prefetch_linear = [&](int64_t k, int64_t off) {
-    if (linear && k % kChunksPerPiece == 0) {
-      DSX_UNROLL for (int r = 0; r < R; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(w[r] + off) + kGemvLinearAhead, _MM_HINT_T0);
-      }
-    }
-  };
   int64_t k = 0;
   if constexpr (W::kPairs) {
     for (; k + 2 <= full; k += 2) {
       prefetch_step(2);
       const F x0 = loadu(x + k * kLanes), x1 = loadu(x + (k + 1) * kLanes);
       const int64_t off = L::offset(k, stride);
-      prefetch_linear(k, off);
       DSX_UNROLL for (int r = 0; r < R; ++r) {
         F w0, w1;
         W::pair(w[r] + off, &w0, &w1);
@@ -187,7 +175,6 @@ inline void gemv_tile(const float* x, const RowLayout<typename W::T>& lay, int64
     prefetch_step(1);
     const F xk = loadu(x + k * kLanes);
     const int64_t off = L::offset(k, stride);
-    prefetch_linear(k, off);
     DSX_UNROLL for (int r = 0; r < R; ++r) acc[r] = fmadd(W::chunk(w[r] + off), xk, acc[r]);
   }
   if (tail) {  // row-major only (interleaved rows are whole pieces)
@@ -204,6 +191,40 @@ inline void gemv_tile(const float* x, const RowLayout<typename W::T>& lay, int64
   }
 }
 
+// GEMV over one whole interleaved group (g: its first piece; y: its 8 outputs), piece-run by
+// piece-run: the run of the group's 8 pieces of a column range is 512 linear bytes, read front to
+// back, with the lines kGemvLinearAhead bytes on requested as it goes. Each row's chain takes
+// its chunks in column order, as gemv_tile's does.
+template <class W>
+inline void gemv_group(const float* x, const typename W::T* g, int64_t cols, float* y) {
+  constexpr int R = static_cast<int>(kInterleaveRows);
+  constexpr int64_t P = RowLayout<typename W::T>::kPiece;
+  constexpr int Q = static_cast<int>(P / kLanes);  // chunks per piece
+  F acc[R];
+  DSX_UNROLL for (int r = 0; r < R; ++r) acc[r] = zero();
+  for (int64_t c = 0; c < cols; c += P, g += R * P) {
+    F xv[Q];
+    DSX_UNROLL for (int q = 0; q < Q; ++q) xv[q] = loadu(x + c + q * kLanes);
+    DSX_UNROLL for (int r = 0; r < R; ++r) {
+      const typename W::T* piece = g + r * P;
+      _mm_prefetch(reinterpret_cast<const char*>(piece) + kGemvLinearAhead, _MM_HINT_T0);
+      if constexpr (W::kPairs) {
+        DSX_UNROLL for (int q = 0; q < Q; q += 2) {
+          F w0, w1;
+          W::pair(piece + q * kLanes, &w0, &w1);
+          acc[r] = fmadd(w0, xv[q], acc[r]);
+          acc[r] = fmadd(w1, xv[q + 1], acc[r]);
+        }
+      } else {
+        DSX_UNROLL for (int q = 0; q < Q; ++q) {
+          acc[r] = fmadd(W::chunk(piece + q * kLanes), xv[q], acc[r]);
+        }
+      }
+    }
+  }
+  hsum_many(acc, R, y);
+}
+
 // The tile whose rows a GEMV tile prefetches is this many bytes or more ahead, so short rows
 // (W_UK's 128 columns make 2 KiB tiles) still cover the memory latency.
 constexpr int64_t kGemvAheadBytes = 8 << 10;
@@ -214,6 +235,14 @@ inline void gemv_rows(const float* x, const typename W::T* w, int64_t rows, int6
   const RowLayout<typename W::T> lay(w, rows, cols, interleaved);
   const int64_t row_bytes = cols * static_cast<int64_t>(sizeof(typename W::T));
   const char* base = reinterpret_cast<const char*>(w);
+  if (lay.full > 0) {
+    for (int64_t b = 0; b < kGemvLinearAhead; b += 64) _mm_prefetch(base + b, _MM_HINT_T0);
+    for (int64_t r = 0; r < lay.full; r += kInterleaveRows)
+      gemv_group<W>(x, w + r * cols, cols, y + r);
+    for (int64_t r = lay.full; r < rows; ++r)  // the row-major tail
+      gemv_tile<W, 1>(x, lay, r, y + r, base + (r + 1) * row_bytes, r + 1 < rows ? row_bytes : 0);
+    return;
+  }
   const int64_t tile_bytes = kGemvRows * row_bytes;
   const int64_t ahead = std::max<int64_t>(1, (kGemvAheadBytes + tile_bytes - 1) / tile_bytes);
   // The first `ahead` tiles have no predecessor to prefetch them: request them up front.
