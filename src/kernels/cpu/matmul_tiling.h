@@ -36,6 +36,10 @@ constexpr int kBlockRows = 16;
 constexpr int kBlockCols = kLanes == 16 ? 1024 : 512;
 constexpr int kGemvRows = kLanes == 16 ? 8 : 4;  // rows per GEMV tile (one x load serves them)
 static_assert(kBlockRows % kTileRows == 0 && kBlockCols % kLanes == 0);
+// Row stride of the packed buffers, in floats: a line past kBlockCols, so the 4 weight and 6 x
+// rows the micro-kernel reads side by side do not all fall in one L1 set (a 4 KiB stride would
+// put all 10 in the same set of a 12-way cache).
+constexpr int kPackLd = kBlockCols + 16;
 
 // Weight formats: a chunk of L stored elements as float32 (exact conversions). kScaled: the
 // activations carry the block scale (fp8). kPairs: pair() decodes two chunks for the price of
@@ -419,8 +423,10 @@ inline void gemm_small(const float* x, int64_t ldx, int64_t tokens, const Weight
 // ---------------------------------------------------------------------------------------------
 // GEMM. Both operands of the micro-kernel are packed, zero-padded to whole chunks (a padded
 // chunk gives fma(0, 0, acc), exactly what the GEMV's masked tail computes):
-//   wp: weights [kTileRows][kBlockCols] float32, converted once per row tile and column block;
-//   xp: activations [column block][kBlockTokens][kBlockCols], copied once per token block (fp8:
+//   wp: weights [kTileRows][kBlockCols] float32 (row stride kPackLd), converted once per row
+//       tile and column block;
+//   xp: activations [column block][kBlockTokens][kBlockCols] (row stride kPackLd), copied once
+//       per token block (fp8:
 //       scaled, once per token block and block-scale row).
 // Copying x matters beyond alignment: with the row strides models use (multiples of 4 KiB) the
 // token rows of an unpacked block all map to the same L1 sets and evict each other.
@@ -430,9 +436,9 @@ template <int R, int T>
 inline void micro_chunks(const float* wp, const float* xp, int nchunks, F (&a)[R][T]) {
   for (int k = 0; k < nchunks; ++k) {
     F wv[R];
-    DSX_UNROLL for (int r = 0; r < R; ++r) wv[r] = loadu(wp + r * kBlockCols + k * kLanes);
+    DSX_UNROLL for (int r = 0; r < R; ++r) wv[r] = loadu(wp + r * kPackLd + k * kLanes);
     DSX_UNROLL for (int t = 0; t < T; ++t) {
-      const F xv = loadu(xp + t * kBlockCols + k * kLanes);
+      const F xv = loadu(xp + t * kPackLd + k * kLanes);
       DSX_UNROLL for (int r = 0; r < R; ++r) a[r][t] = fmadd(wv[r], xv, a[r][t]);
     }
   }
@@ -493,7 +499,7 @@ inline void pack_rows(const RowLayout<typename W::T>& lay, int64_t r0, int nrows
   const int full = kc / kLanes, tail = kc % kLanes;
   const int64_t k0 = c0 / kLanes, stride = lay.piece_stride(r0);
   for (int r = 0; r < kTileRows; ++r) {
-    float* dst = wp + r * kBlockCols;
+    float* dst = wp + r * kPackLd;
     if (r >= nrows) {
       for (int k = 0; k < full + (tail ? 1 : 0); ++k) storeu(dst + k * kLanes, zero());
       continue;
@@ -522,7 +528,7 @@ inline void pack_x(const float* x, int64_t ldx, int tb, int64_t cols, const floa
     const int full = kc / kLanes, tail = kc % kLanes;
     for (int t = 0; t < tb; ++t) {
       const float* src = x + t * ldx + c0;
-      float* dst = xp + (b * kBlockTokens + t) * kBlockCols;
+      float* dst = xp + (b * kBlockTokens + t) * kPackLd;
       if (scale_row) {
         scale_x(x + t * ldx, c0, c0 + kc, scale_row, block, dst);
         if (tail) storeu(dst + full * kLanes, load_first(dst + full * kLanes, tail));
@@ -550,12 +556,12 @@ inline void gemm_block(const float* x, int64_t ldx, int64_t tokens, const Weight
   const int64_t col_blocks = (cols + kBlockCols - 1) / kBlockCols;
   const int64_t scale_cols = W::kScaled ? (cols + w.block - 1) / w.block : 0;
   const int64_t token_blocks = (tokens + kBlockTokens - 1) / kBlockTokens;
-  const int64_t xblock = col_blocks * kBlockTokens * kBlockCols;  // one token block of xp
+  const int64_t xblock = col_blocks * kBlockTokens * kPackLd;  // one token block of xp
   // xp: [token block][column block][kBlockTokens][kBlockCols]; wp: [tile][column block]
   // [kTileRows][kBlockCols] for the current row block.
   float* xp = scratch(1, static_cast<size_t>(token_blocks * xblock));
   constexpr int kTiles = kBlockRows / kTileRows;
-  const int64_t wtile = col_blocks * kTileRows * kBlockCols;
+  const int64_t wtile = col_blocks * kTileRows * kPackLd;
   float* wp = scratch(2, static_cast<size_t>(kTiles * wtile));
   alignas(64) F acc[kBlockRows * kBlockTokens];  // [kBlockRows][kBlockTokens] vectors
   auto pack_all_x = [&](const float* scale_row) {
@@ -584,7 +590,7 @@ inline void gemm_block(const float* x, int64_t ldx, int64_t tokens, const Weight
       const int nrows = std::min(kTileRows, nrb - tile * kTileRows);
       for (int64_t c0 = 0, b = 0; c0 < cols; c0 += kBlockCols, ++b) {
         const int kc = static_cast<int>(std::min<int64_t>(kBlockCols, cols - c0));
-        pack_rows<W>(lay, row, nrows, c0, kc, wp + tile * wtile + b * kTileRows * kBlockCols);
+        pack_rows<W>(lay, row, nrows, c0, kc, wp + tile * wtile + b * kTileRows * kPackLd);
       }
     }
     // The next row block's weights stream in while this one computes.
@@ -601,7 +607,7 @@ inline void gemm_block(const float* x, int64_t ldx, int64_t tokens, const Weight
       for (int64_t c0 = 0, b = 0; c0 < cols; c0 += kBlockCols, ++b) {
         const int kc = static_cast<int>(std::min<int64_t>(kBlockCols, cols - c0));
         const int nchunks = (kc + kLanes - 1) / kLanes;
-        const float* xb = xp + tb * xblock + b * kBlockTokens * kBlockCols;
+        const float* xb = xp + tb * xblock + b * kBlockTokens * kPackLd;
         // Token tiles outer, row tiles inner: a token tile's x (kTileTokens rows of the block)
         // stays in L1 while every row tile's packed weights stream past it from L2.
         for (int tt = 0; tt < nt; tt += kTileTokens) {
@@ -609,11 +615,11 @@ inline void gemm_block(const float* x, int64_t ldx, int64_t tokens, const Weight
             for (int64_t e = std::min(next_bytes, prefetched + per_step); prefetched < e;
                  prefetched += 64)
               _mm_prefetch(next + prefetched, _MM_HINT_T1);
-            const float* wt = wp + tile * wtile + b * kTileRows * kBlockCols;
+            const float* wt = wp + tile * wtile + b * kTileRows * kPackLd;
             const int nrows = std::min(kTileRows, nrb - tile * kTileRows);
             const Phase ph{c0 == 0, c0 + kBlockCols >= cols,
                            y + (t0 + tt) * ldy + rb + tile * kTileRows, ldy, nrows};
-            micro_tokens(std::min(kTileTokens, nt - tt), wt, xb + tt * kBlockCols, nchunks,
+            micro_tokens(std::min(kTileTokens, nt - tt), wt, xb + tt * kPackLd, nchunks,
                          acc + tile * kTileRows * kBlockTokens + tt, ph);
           }
         }
@@ -629,7 +635,7 @@ constexpr int64_t kPackedXBytes = 1 << 20;
 template <class W>
 inline void gemm(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, int64_t r0,
                  int64_t n, float* y, int64_t ldy) {
-  const int64_t row_bytes = (w.cols + kBlockCols - 1) / kBlockCols * kBlockCols * 4;
+  const int64_t row_bytes = (w.cols + kBlockCols - 1) / kBlockCols * kPackLd * 4;
   const int64_t blocks = std::max<int64_t>(1, kPackedXBytes / (row_bytes * kBlockTokens));
   const int64_t super = blocks * kBlockTokens;
   for (int64_t t0 = 0; t0 < tokens; t0 += super)
