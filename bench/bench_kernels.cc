@@ -39,14 +39,17 @@ double fma_peak(int threads) {
 }
 
 // A weight matrix [rows, cols] with realistic values (no NaN, inf or denormal codes), optionally
-// repeated `copies` times back to back. fp8 gets unit block scales.
+// repeated `copies` times back to back, row-major or interleaved (as loaded models hold them).
+// fp8 gets unit block scales.
 struct Weights {
   DType type;
   int64_t rows, cols, copies;
+  bool interleaved = false;
   std::vector<uint8_t> bytes;
   std::vector<float> scales;
 
-  Weights(DType t, int64_t r, int64_t c, int64_t n) : type(t), rows(r), cols(c), copies(n) {
+  Weights(DType t, int64_t r, int64_t c, int64_t n, bool interleave = false)
+      : type(t), rows(r), cols(c), copies(n) {
     const int64_t elems = rows * cols;
     const size_t esize = dtype_size(type);
     bytes.resize(static_cast<size_t>(elems * copies) * esize);
@@ -72,6 +75,13 @@ struct Weights {
     for (int64_t k = 0; k < copies; ++k)
       std::copy(one.begin(), one.end(), bytes.begin() + k * one.size());
     scales.assign(((rows + 127) / 128) * ((cols + 127) / 128), 0.0005f);
+    if (interleave) {
+      for (int64_t k = 0; k < copies; ++k) {
+        WeightView w = view(k);
+        interleave_rows(w, bytes.data() + k * matrix_bytes());
+      }
+      interleaved = true;
+    }
   }
   size_t matrix_bytes() const { return static_cast<size_t>(rows * cols) * dtype_size(type); }
   WeightView view(int64_t k) const {
@@ -81,6 +91,7 @@ struct Weights {
     w.cols = cols;
     w.data = bytes.data() + k * matrix_bytes();
     w.block_scale = scales.data();
+    w.interleaved = interleaved;
     return w;
   }
 };
@@ -91,14 +102,16 @@ int64_t copies_beyond_llc(size_t matrix_bytes) {
   return std::max<int64_t>(2, static_cast<int64_t>((target + matrix_bytes - 1) / matrix_bytes));
 }
 
-// args: dtype, threads, backend
+// args: dtype, threads, backend, interleaved
 void BM_Gemv(benchmark::State& state) {
   const auto type = static_cast<DType>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
   const auto backend = static_cast<Backend>(state.range(2));
+  const bool interleave = state.range(3) != 0;
   constexpr int64_t kRows = 8192, kCols = 4096;
   const Weights w(type, kRows, kCols,
-                  copies_beyond_llc(static_cast<size_t>(kRows * kCols) * dtype_size(type)));
+                  copies_beyond_llc(static_cast<size_t>(kRows * kCols) * dtype_size(type)),
+                  interleave);
   ThreadPool* pool = pool_of(threads);
   const double bw = read_bandwidth(threads);
   std::vector<float> x(kCols, 0.5f), y(kRows);
@@ -115,8 +128,9 @@ void BM_Gemv(benchmark::State& state) {
   state.counters["GB/s"] = gbs;
   state.counters["read_bw_GB/s"] = bw;
   state.counters["pct_of_bw"] = 100.0 * gbs / bw;
-  state.SetLabel(std::string(dtype_name(type)) + " [8192x4096] x" + std::to_string(w.copies) +
-                 " copies, " + backend_name(backend) + ", threads=" + std::to_string(threads));
+  state.SetLabel(std::string(dtype_name(type)) + (interleave ? " interleaved" : " row-major") +
+                 " [8192x4096] x" + std::to_string(w.copies) + " copies, " + backend_name(backend) +
+                 ", threads=" + std::to_string(threads));
 }
 
 // args: dtype, threads, backend
@@ -155,7 +169,16 @@ void Args(benchmark::internal::Benchmark* b) {
   }
 }
 
-BENCHMARK(BM_Gemv)->Apply(Args)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+void GemvArgs(benchmark::internal::Benchmark* b) {
+  const auto best = static_cast<int64_t>(best_backend());
+  for (DType t : {DType::BF16, DType::F8_E4M3, DType::F32}) {
+    for (int threads : {1, 2})
+      for (int64_t interleave : {0, 1})
+        b->Args({static_cast<int64_t>(t), threads, best, interleave});
+  }
+}
+
+BENCHMARK(BM_Gemv)->Apply(GemvArgs)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_Gemm)->Apply(Args)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
 }  // namespace
