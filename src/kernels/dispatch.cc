@@ -227,14 +227,15 @@ void axpy(float a, const float* x, float* y, int64_t n, Backend backend) {
 
 void attention_scores(const float* qt, int64_t tokens, int64_t padded, int64_t dim,
                       const float* keys, int64_t key_stride, int64_t nkeys, float* s, int64_t ldt,
-                      Backend backend) {
+                      const float* next_keys, Backend backend) {
   if (tokens <= 0 || nkeys <= 0) return;
   switch (backend) {
     case Backend::Avx512:
-      return cpu::avx512::attention_scores(qt, tokens, padded, dim, keys, key_stride, nkeys, s,
-                                           ldt);
+      return cpu::avx512::attention_scores(qt, tokens, padded, dim, keys, key_stride, nkeys, s, ldt,
+                                           next_keys);
     case Backend::Avx2:
-      return cpu::avx2::attention_scores(qt, tokens, padded, dim, keys, key_stride, nkeys, s, ldt);
+      return cpu::avx2::attention_scores(qt, tokens, padded, dim, keys, key_stride, nkeys, s, ldt,
+                                         next_keys);
     default:
       return attention_scores_reference(qt, tokens, padded, dim, keys, key_stride, nkeys, s, ldt);
   }

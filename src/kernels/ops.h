@@ -100,10 +100,12 @@ void axpy(float a, const float* x, float* y, int64_t n, Backend backend);
 // with row stride `key_stride` floats (one block of the paged cache).
 //
 // s[t][j][p] = sum_{d < dim, in order} qt[t][d][p] * keys[j][d]   for t < tokens, j < nkeys.
-// qt: [tokens, dim, padded]; s: row j of token t at s + t * ldt + j * padded.
+// qt: [tokens, dim, padded]; s: row j of token t at s + t * ldt + j * padded. next_keys: the
+// first row of the run the caller scores next (same stride), or nullptr; the SIMD kernels request
+// it while they score this run's last keys. A hint only: it changes no result.
 void attention_scores(const float* qt, int64_t tokens, int64_t padded, int64_t dim,
                       const float* keys, int64_t key_stride, int64_t nkeys, float* s, int64_t ldt,
-                      Backend backend = best_backend());
+                      const float* next_keys = nullptr, Backend backend = best_backend());
 // o[t][h][c] = sum_{j < nkeys, in order} p[t][j][h] * keys[j][c]   for h < heads, c < dim
 // (one chain from 0; o is overwritten). keys[j]: a pointer to key row j (rows of a chunk may lie
 // in different cache blocks). p: as s above (weights in lanes); o: [tokens, heads, dim].

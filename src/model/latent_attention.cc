@@ -42,16 +42,18 @@ void chunk_partial(const Shape& sh, const float* qt, const LatentCache& cache, i
                    int32_t seq, const int32_t* lasts, int64_t rows, int64_t chunk, float* scores,
                    Partial out) {
   const int64_t start = chunk * kKeyChunk;
-  int64_t end = start;  // one past the last key any row needs
-  for (int64_t i = 0; i < rows; ++i) end = std::max<int64_t>(end, lasts[i] + 1);
-  end = std::min(end, start + kKeyChunk);
+  int64_t needed = start;  // one past the last key any row needs
+  for (int64_t i = 0; i < rows; ++i) needed = std::max<int64_t>(needed, lasts[i] + 1);
+  const int64_t end = std::min(needed, start + kKeyChunk);
   const int64_t ldt = kKeyChunk * sh.padded, stride = cache.kv_lora_rank() + cache.rope_dim();
   const int64_t block = cache.block_size();
-  // Scores over the chunk, one cache block (a contiguous run of entries) at a time.
+  // Scores over the chunk, one cache block (a contiguous run of entries) at a time; each run's
+  // kernel requests the next run (this chunk's or the next chunk's first), which lies elsewhere.
   for (int64_t pos = start; pos < end;) {
     const int64_t run = std::min(block - pos % block, end - pos);
+    const float* next = pos + run < needed ? cache.entry(layer, seq, pos + run) : nullptr;
     kernels::attention_scores(qt, rows, sh.padded, sh.dim, cache.entry(layer, seq, pos), stride,
-                              run, scores + (pos - start) * sh.padded, ldt);
+                              run, scores + (pos - start) * sh.padded, ldt, next);
     pos += run;
   }
   // Per lane: scale, max, exp, sum over the row's valid keys; weights past them are 0.

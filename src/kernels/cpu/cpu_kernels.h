@@ -30,7 +30,7 @@ void matmul_rows(const float* x, int64_t ldx, int64_t tokens, const WeightView& 
   void axpy(float a, const float* x, float* y, int64_t n);                                       \
   void attention_scores(const float* qt, int64_t tokens, int64_t padded, int64_t dim,            \
                         const float* keys, int64_t key_stride, int64_t nkeys, float* s,          \
-                        int64_t ldt);                                                            \
+                        int64_t ldt, const float* next_keys);                                    \
   void attention_values(const float* p, int64_t ldt, int64_t padded, int64_t tokens,             \
                         int64_t heads, const float* const* keys, int64_t nkeys, int64_t dim,     \
                         float* o);                                                               \

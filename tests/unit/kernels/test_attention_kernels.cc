@@ -4,6 +4,7 @@
 // touched neighbour, not rounding.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -42,22 +43,28 @@ TEST(AttentionKernels, ScoresMatchReferenceExactly) {
   std::mt19937 rng(11);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (const Shape& sh : kShapes) {
-    // Keys at an odd offset (unaligned rows) with a stride wider than dim, as in the cache.
-    const int64_t stride = sh.dim + 3;
-    std::vector<float> keys(1 + sh.nkeys * stride);
-    for (auto& v : keys) v = normal(rng);
-    std::vector<float> qt(1 + sh.tokens * sh.dim * sh.padded);
-    for (auto& v : qt) v = normal(rng);
-    const int64_t ldt = sh.nkeys * sh.padded + 5;  // token stride of the scores, with a gap
-    std::vector<float> want(sh.tokens * ldt + 1, -7.0f);
-    attention_scores_reference(qt.data() + 1, sh.tokens, sh.padded, sh.dim, keys.data() + 1, stride,
-                               sh.nkeys, want.data(), ldt);
-    for (Backend b : backends()) {
-      std::vector<float> got(want.size(), -7.0f);
-      attention_scores(qt.data() + 1, sh.tokens, sh.padded, sh.dim, keys.data() + 1, stride,
-                       sh.nkeys, got.data(), ldt, b);
-      EXPECT_TRUE(same_bits(got, want)) << backend_name(b) << " tokens " << sh.tokens << " dim "
-                                        << sh.dim << " keys " << sh.nkeys;
+    // Keys at an odd offset (unaligned rows) with a stride wider than dim, as in the cache: an odd
+    // one, and DeepSeek's 576 (which the kernels specialise).
+    for (const int64_t stride : {sh.dim + 3, std::max<int64_t>(sh.dim, 576)}) {
+      std::vector<float> keys(1 + sh.nkeys * stride);
+      for (auto& v : keys) v = normal(rng);
+      std::vector<float> qt(1 + sh.tokens * sh.dim * sh.padded);
+      for (auto& v : qt) v = normal(rng);
+      const int64_t ldt = sh.nkeys * sh.padded + 5;  // token stride of the scores, with a gap
+      std::vector<float> want(sh.tokens * ldt + 1, -7.0f);
+      attention_scores_reference(qt.data() + 1, sh.tokens, sh.padded, sh.dim, keys.data() + 1,
+                                 stride, sh.nkeys, want.data(), ldt);
+      for (Backend b : backends()) {
+        // With and without a next run to request (a hint: the same bits either way).
+        for (const float* next : {static_cast<const float*>(nullptr), keys.data()}) {
+          std::vector<float> got(want.size(), -7.0f);
+          attention_scores(qt.data() + 1, sh.tokens, sh.padded, sh.dim, keys.data() + 1, stride,
+                           sh.nkeys, got.data(), ldt, next, b);
+          EXPECT_TRUE(same_bits(got, want))
+              << backend_name(b) << " tokens " << sh.tokens << " dim " << sh.dim << " keys "
+              << sh.nkeys << " stride " << stride;
+        }
+      }
     }
   }
 }
