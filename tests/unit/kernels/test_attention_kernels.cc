@@ -56,7 +56,8 @@ TEST(AttentionKernels, ScoresMatchReferenceExactly) {
                                  stride, sh.nkeys, want.data(), ldt);
       for (Backend b : backends()) {
         // With and without a next run to request (a hint: the same bits either way).
-        for (const float* next : {static_cast<const float*>(nullptr), keys.data()}) {
+        const float* const nexts[] = {nullptr, keys.data()};
+        for (const float* next : nexts) {
           std::vector<float> got(want.size(), -7.0f);
           attention_scores(qt.data() + 1, sh.tokens, sh.padded, sh.dim, keys.data() + 1, stride,
                            sh.nkeys, got.data(), ldt, next, b);
