@@ -140,13 +140,17 @@ void gemv_many(std::span<const MatmulJob> jobs, ThreadPool& pool, Backend backen
 void matmul_many(std::span<const MatmulJob> jobs, ThreadPool* pool, Backend backend) {
   const int threads = pool ? pool->size() : 1;
   bool any = false, gemv = true;
+  int64_t bytes = 0;
   for (const MatmulJob& job : jobs) {
     if (job.tokens <= 0 || job.w.rows <= 0) continue;
     any = true;
     gemv = gemv && job.tokens == 1;
+    bytes += weight_bytes(job);
   }
   if (!any) return;
-  if (threads == 1) {
+  // A GEMV this small (the MoE router's) takes less time than waking the pool.
+  constexpr int64_t kInlineGemvBytes = 64 << 10;
+  if (threads == 1 || (gemv && bytes <= kInlineGemvBytes)) {
     for (const MatmulJob& job : jobs)
       if (job.tokens > 0 && job.w.rows > 0) run_band(job, 0, job.w.rows, backend);
     return;

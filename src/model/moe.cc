@@ -159,10 +159,17 @@ void moe(const ModelConfig& c, const MoeWeights& w, int64_t n, Workspace& ws, Th
     for (int64_t t = 0; t < n; ++t) std::sort(slots.begin() + t * k, slots.begin() + (t + 1) * k);
   }
   float* xe = grow(ws.expert_x, pairs * hidden);  // [pairs, hidden] gathered inputs
-  pool.parallel_for(pairs, [&](int64_t j0, int64_t j1) {
+  auto gather = [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; ++j)
       std::copy_n(ws.h.data() + rows[j] * hidden, hidden, xe + j * hidden);
-  });
+  };
+  // A decode step's few rows copy faster than the pool wakes.
+  constexpr int64_t kInlineFloats = 64 << 10;
+  if (pairs * hidden <= kInlineFloats) {
+    gather(0, pairs);
+  } else {
+    pool.parallel_for(pairs, gather);
+  }
 
   // Every chosen expert's gate and up (and the shared experts') in one pass of the pool, then
   // every down projection in another.
