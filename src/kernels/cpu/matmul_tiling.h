@@ -147,16 +147,14 @@ constexpr int64_t kGemvLinearAhead = 2048;
 // so while a tile is computed its successor region is prefetched linearly, exactly as many lines
 // per step as the tile consumes: the rows arrive one tile ahead. next/next_bytes: that region
 // (nullptr/0 for the last tile of a band).
+// Row-major rows only: interleaved groups take gemv_group.
 template <class W, int R>
-inline void gemv_tile(const float* x, const RowLayout<typename W::T>& lay, int64_t r0, float* y,
+inline void gemv_tile(const float* x, const typename W::T* w, int64_t cols, float* y,
                       const char* next, int64_t next_bytes) {
-  using L = RowLayout<typename W::T>;
   F acc[R];
-  const typename W::T* w[R];
-  DSX_UNROLL for (int r = 0; r < R; ++r) acc[r] = zero(), w[r] = lay.row(r0 + r);
-  const int64_t stride = lay.piece_stride(r0);
-  const int64_t full = lay.cols / kLanes;
-  const int tail = static_cast<int>(lay.cols % kLanes);
+  DSX_UNROLL for (int r = 0; r < R; ++r) acc[r] = zero();
+  const int64_t full = cols / kLanes;
+  const int tail = static_cast<int>(cols % kLanes);
   // Bytes of the next region to prefetch per chunk of this tile (same size as consumed).
   constexpr int64_t kStep = int64_t{R} * kLanes * sizeof(typename W::T);
   LinePrefetcher ahead{next, next + next_bytes};
@@ -166,10 +164,9 @@ inline void gemv_tile(const float* x, const RowLayout<typename W::T>& lay, int64
     for (; k + 2 <= full; k += 2) {
       prefetch_step(2);
       const F x0 = loadu(x + k * kLanes), x1 = loadu(x + (k + 1) * kLanes);
-      const int64_t off = L::offset(k, stride);
       DSX_UNROLL for (int r = 0; r < R; ++r) {
         F w0, w1;
-        W::pair(w[r] + off, &w0, &w1);
+        W::pair(w + r * cols + k * kLanes, &w0, &w1);
         acc[r] = fmadd(w0, x0, acc[r]);
         acc[r] = fmadd(w1, x1, acc[r]);
       }
@@ -178,14 +175,15 @@ inline void gemv_tile(const float* x, const RowLayout<typename W::T>& lay, int64
   for (; k < full; ++k) {
     prefetch_step(1);
     const F xk = loadu(x + k * kLanes);
-    const int64_t off = L::offset(k, stride);
-    DSX_UNROLL for (int r = 0; r < R; ++r) acc[r] = fmadd(W::chunk(w[r] + off), xk, acc[r]);
+    DSX_UNROLL for (int r = 0; r < R; ++r) {
+      acc[r] = fmadd(W::chunk(w + r * cols + k * kLanes), xk, acc[r]);
+    }
   }
-  if (tail) {  // row-major only (interleaved rows are whole pieces)
+  if (tail) {
     prefetch_step(1);
     const F xk = load_first(x + full * kLanes, tail);
     DSX_UNROLL for (int r = 0; r < R; ++r) {
-      acc[r] = fmadd(W::partial(w[r] + full * kLanes, tail), xk, acc[r]);
+      acc[r] = fmadd(W::partial(w + r * cols + full * kLanes, tail), xk, acc[r]);
     }
   }
   if constexpr (R == 1) {
@@ -244,7 +242,8 @@ inline void gemv_rows(const float* x, const typename W::T* w, int64_t rows, int6
     for (int64_t r = 0; r < lay.full; r += kInterleaveRows)
       gemv_group<W>(x, w + r * cols, cols, y + r);
     for (int64_t r = lay.full; r < rows; ++r)  // the row-major tail
-      gemv_tile<W, 1>(x, lay, r, y + r, base + (r + 1) * row_bytes, r + 1 < rows ? row_bytes : 0);
+      gemv_tile<W, 1>(x, w + r * cols, cols, y + r, base + (r + 1) * row_bytes,
+                      r + 1 < rows ? row_bytes : 0);
     return;
   }
   const int64_t tile_bytes = kGemvRows * row_bytes;
@@ -256,11 +255,13 @@ inline void gemv_rows(const float* x, const typename W::T* w, int64_t rows, int6
   for (; r + kGemvRows <= rows; r += kGemvRows) {
     const int64_t next = std::min(rows, r + ahead * kGemvRows);  // first row to prefetch
     const int64_t next_rows = std::min<int64_t>(kGemvRows, rows - next);
-    gemv_tile<W, kGemvRows>(x, lay, r, y + r, base + next * row_bytes, next_rows * row_bytes);
+    gemv_tile<W, kGemvRows>(x, w + r * cols, cols, y + r, base + next * row_bytes,
+                            next_rows * row_bytes);
   }
   for (; r < rows; ++r) {
     const int64_t next_rows = r + 1 < rows ? 1 : 0;
-    gemv_tile<W, 1>(x, lay, r, y + r, base + (r + 1) * row_bytes, next_rows * row_bytes);
+    gemv_tile<W, 1>(x, w + r * cols, cols, y + r, base + (r + 1) * row_bytes,
+                    next_rows * row_bytes);
   }
 }
 
@@ -396,8 +397,7 @@ inline void small_rows(const float* x, int64_t ldx, int64_t tokens, const typena
 }
 
 // Rows [r0, r0 + n) of w (any r0; on a group boundary if w.interleaved) for a few tokens; fp8
-// scales each token's x per segment of
-// rows sharing a block-scale row.
+// scales each token's x per segment of rows sharing a block-scale row.
 template <class W>
 inline void gemm_small(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, int64_t r0,
                        int64_t n, float* y, int64_t ldy) {
@@ -426,8 +426,7 @@ inline void gemm_small(const float* x, int64_t ldx, int64_t tokens, const Weight
 //   wp: weights [kTileRows][kBlockCols] float32 (row stride kPackLd), converted once per row
 //       tile and column block;
 //   xp: activations [column block][kBlockTokens][kBlockCols] (row stride kPackLd), copied once
-//       per token block (fp8:
-//       scaled, once per token block and block-scale row).
+//       per token block (fp8: scaled, once per token block and block-scale row).
 // Copying x matters beyond alignment: with the row strides models use (multiples of 4 KiB) the
 // token rows of an unpacked block all map to the same L1 sets and evict each other.
 // acc: the block's vector accumulators [kBlockRows][kBlockTokens].
