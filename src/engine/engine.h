@@ -16,11 +16,11 @@
 namespace dsx {
 
 struct EngineOptions {
-  int threads = 0;             // 0: all hardware threads
-  int64_t ctx_size = 4096;     // positions per sequence (capped by the model's max positions)
-  int64_t max_sequences = 1;   // sequences held in the cache at once
-  int64_t prefill_chunk = 512; // prompt tokens per forward pass
-  int64_t block_size = 16;     // cache positions per block
+  int threads = 0;              // 0: all hardware threads
+  int64_t ctx_size = 4096;      // positions per sequence (capped by the model's max positions)
+  int64_t max_sequences = 1;    // sequences held in the cache at once
+  int64_t prefill_chunk = 512;  // prompts are cut at multiples of this (tokens per forward pass)
+  int64_t block_size = 16;      // cache positions per block
 };
 
 // A latent cache for `sequences` sequences of up to options.ctx_size positions each (capped by the
@@ -75,11 +75,11 @@ class Runner {
 // What a request asks the engine to generate. Text concerns (detokenising, stop strings, chat
 // templates) belong to the caller; the engine works in token ids.
 struct GenerationRequest {
-  std::vector<int32_t> prompt;      // must be non-empty
+  std::vector<int32_t> prompt;  // must be non-empty
   SamplingParams sampling;
-  int64_t max_tokens = 128;         // tokens to generate at most (>= 1)
-  std::vector<int32_t> stop_tokens; // generation ends after emitting one of these (e.g. EOS)
-  int top_logprobs = -1;            // -1: no logprobs; 0: the chosen token's; n: also the top n
+  int64_t max_tokens = 128;          // tokens to generate at most (>= 1)
+  std::vector<int32_t> stop_tokens;  // generation ends after emitting one of these (e.g. EOS)
+  int top_logprobs = -1;             // -1: no logprobs; 0: the chosen token's; n: also the top n
 };
 
 enum class FinishReason { None, Stop, Length, Cancelled, Error };
@@ -88,12 +88,12 @@ const char* finish_reason_name(FinishReason r);  // "stop", "length", "cancelled
 // One generated token, or the end of a request. Delivered on the engine thread, in order.
 struct TokenEvent {
   uint64_t request = 0;
-  int32_t token = -1;           // -1 when the event only ends the request
-  float logprob = 0.0f;         // when top_logprobs >= 0
-  std::vector<TokenLogprob> top;  // top_logprobs entries
+  int32_t token = -1;                        // -1 when the event only ends the request
+  float logprob = 0.0f;                      // when top_logprobs >= 0
+  std::vector<TokenLogprob> top;             // top_logprobs entries
   FinishReason finish = FinishReason::None;  // != None on the last event of a request
-  std::string error;            // when finish == Error
-  int64_t prompt_tokens = 0;    // on the last event: usage
+  std::string error;                         // when finish == Error
+  int64_t prompt_tokens = 0;                 // on the last event: usage
   int64_t generated_tokens = 0;
 };
 
@@ -101,19 +101,20 @@ struct TokenEvent {
 using TokenCallback = std::function<void(const TokenEvent&)>;
 
 struct EngineStats {
-  int64_t running = 0;          // sequences in the batch
-  int64_t waiting = 0;          // queued requests
+  int64_t running = 0;  // sequences in the batch
+  int64_t waiting = 0;  // queued requests
   int64_t kv_blocks_used = 0;
   int64_t kv_blocks_total = 0;
-  int64_t prompt_tokens = 0;    // totals since start (prompt tokens counted when submitted)
+  int64_t prompt_tokens = 0;  // totals since start (prompt tokens counted when submitted)
   int64_t generated_tokens = 0;
-  int64_t steps = 0;            // forward passes
+  int64_t steps = 0;  // forward passes
 };
 
 struct ServingOptions {
-  int64_t max_running = 16;        // sequences decoding at once (--parallel)
-  int64_t max_waiting = 64;        // queued requests beyond that; more are refused
-  int64_t step_tokens = 512;       // tokens per forward pass (decode tokens + prefill chunks)
+  int64_t max_running = 16;   // sequences decoding at once (--parallel)
+  int64_t max_waiting = 64;   // queued requests beyond that; more are refused
+  int64_t step_tokens = 512;  // tokens per forward pass (decode tokens + prefill chunks;
+                              // a whole chunk may run it over)
 };
 
 // Owns a Runner-like model executor on its own thread. submit() and cancel() are thread-safe.

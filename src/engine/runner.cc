@@ -7,7 +7,8 @@ namespace dsx {
 LatentCache make_cache(const Model& model, const EngineOptions& options, int64_t sequences,
                        int64_t min_context) {
   const ModelConfig& c = model.config();
-  const int64_t context = std::max(min_context, std::min(options.ctx_size, c.max_position_embeddings));
+  const int64_t context =
+      std::max(min_context, std::min(options.ctx_size, c.max_position_embeddings));
   const int64_t per_seq = (context + options.block_size - 1) / options.block_size;
   return LatentCache(model.cache_layers(), c.kv_lora_rank, c.qk_rope_head_dim,
                      per_seq * std::max<int64_t>(1, sequences), options.block_size, context);
@@ -62,8 +63,11 @@ std::span<const float> Runner::run(int32_t seq, std::span<const int32_t> tokens,
   if (all_logits) all_logits_.resize(static_cast<size_t>(tokens.size() * vocab));
   const int64_t chunk = std::max<int64_t>(1, options_.prefill_chunk);
   try {
-    for (int64_t off = 0; off < static_cast<int64_t>(tokens.size()); off += chunk) {
-      const int64_t n = std::min<int64_t>(chunk, static_cast<int64_t>(tokens.size()) - off);
+    // Chunks end at multiples of prefill_chunk, as the engine cuts prompts (the attention form,
+    // and so the bits, depend on the cut: ForwardBatch).
+    for (int64_t off = 0, n = 0; off < static_cast<int64_t>(tokens.size()); off += n) {
+      n = std::min<int64_t>(chunk - (start + off) % chunk,
+                            static_cast<int64_t>(tokens.size()) - off);
       positions_.resize(n);
       seqs_.assign(n, seq);
       for (int64_t i = 0; i < n; ++i) positions_[i] = static_cast<int32_t>(start + off + i);
@@ -75,7 +79,8 @@ std::span<const float> Runner::run(int32_t seq, std::span<const int32_t> tokens,
       }
       ForwardBatch batch{tokens.subspan(off, n), positions_, seqs_, rows_};
       model_->forward(batch, cache_, pool_, out_);
-      if (all_logits) std::copy(out_.logits.begin(), out_.logits.end(), all_logits_.begin() + off * vocab);
+      if (all_logits)
+        std::copy(out_.logits.begin(), out_.logits.end(), all_logits_.begin() + off * vocab);
     }
   } catch (...) {
     cache_.truncate(seq, start);  // leave the sequence as it was

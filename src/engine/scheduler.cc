@@ -13,11 +13,16 @@ namespace dsx {
 
 const char* finish_reason_name(FinishReason r) {
   switch (r) {
-    case FinishReason::Stop: return "stop";
-    case FinishReason::Length: return "length";
-    case FinishReason::Cancelled: return "cancelled";
-    case FinishReason::Error: return "error";
-    default: return "none";
+    case FinishReason::Stop:
+      return "stop";
+    case FinishReason::Length:
+      return "length";
+    case FinishReason::Cancelled:
+      return "cancelled";
+    case FinishReason::Error:
+      return "error";
+    default:
+      return "none";
   }
 }
 
@@ -35,7 +40,10 @@ struct Sequence {
   int32_t seq = -1;                // cache sequence id while admitted
 
   Sequence(uint64_t id_, GenerationRequest r, TokenCallback cb)
-      : id(id_), request(std::move(r)), callback(std::move(cb)), sampler(request.sampling),
+      : id(id_),
+        request(std::move(r)),
+        callback(std::move(cb)),
+        sampler(request.sampling),
         context(request.prompt) {}
   // Tokens still to feed before the next sample: the unprocessed part of context.
   int64_t pending() const { return static_cast<int64_t>(context.size()) - cached; }
@@ -99,7 +107,8 @@ struct Engine::Impl {
   // Takes the inbox: cancellations. Returns false when the engine is stopping.
   bool drain_inbox(std::vector<std::unique_ptr<Sequence>>& cancelled) {
     std::unique_lock<std::mutex> lock(mutex);
-    wake.wait(lock, [&] { return stop || !running.empty() || !waiting.empty() || !cancels.empty(); });
+    wake.wait(lock,
+              [&] { return stop || !running.empty() || !waiting.empty() || !cancels.empty(); });
     if (stop) return false;
     for (auto it = waiting.begin(); it != waiting.end();) {
       if (cancels.erase((*it)->id)) {
@@ -142,9 +151,23 @@ struct Engine::Impl {
     running.pop_back();
   }
 
+  // The next piece of a sequence's pending tokens: up to the next multiple of prefill_chunk, and
+  // never across the end of the prompt (where Runner::append cuts a prompt, too).
+  int64_t next_chunk(const Sequence& s) const {
+    const int64_t chunk = std::max<int64_t>(1, options.prefill_chunk);
+    const int64_t prompt = static_cast<int64_t>(s.request.prompt.size());
+    int64_t end =
+        std::min<int64_t>(static_cast<int64_t>(s.context.size()), (s.cached / chunk + 1) * chunk);
+    if (s.cached < prompt) end = std::min(end, prompt);
+    return end - s.cached;
+  }
+
   void step() {
     const int64_t vocab = model->config().vocab_size;
-    // Plan: one token for every decoding sequence, then prompt chunks with the budget left.
+    // Plan: one token for every decoding sequence, then prompt chunks while the budget lasts.
+    // A chunk is never cut to fit the budget: the form a prompt's attention takes, and so its
+    // bits, depend on how the prompt is cut (ForwardBatch), so prompts are cut the same way
+    // whatever else runs (next_chunk). A step may exceed the budget by less than a chunk.
     std::vector<int64_t> plan(running.size(), 0);
     int64_t budget = std::max<int64_t>(1, serving.step_tokens);
     for (size_t i = 0; i < running.size(); ++i) {
@@ -152,7 +175,7 @@ struct Engine::Impl {
     }
     for (size_t i = 0; i < running.size() && budget > 0; ++i) {
       if (running[i]->pending() > 1) {
-        plan[i] = std::min(running[i]->pending(), budget);
+        plan[i] = next_chunk(*running[i]);
         budget -= plan[i];
       }
     }
@@ -172,13 +195,15 @@ struct Engine::Impl {
       i = 0;
     }
     std::vector<int32_t> tokens, positions, seqs, rows;
-    std::vector<size_t> row_owner;  // running index of each logit row
+    std::vector<uint8_t> expandable;  // prompt rows; generated ones (recomputed) stay absorbed
+    std::vector<size_t> row_owner;    // running index of each logit row
     for (size_t i = 0; i < running.size(); ++i) {
       Sequence& s = *running[i];
       for (int64_t k = 0; k < plan[i]; ++k) {
         tokens.push_back(s.context[s.cached + k]);
         positions.push_back(static_cast<int32_t>(s.cached + k));
         seqs.push_back(s.seq);
+        expandable.push_back(s.cached + k < static_cast<int64_t>(s.request.prompt.size()) ? 1 : 0);
       }
       if (plan[i] > 0 && s.cached + plan[i] == static_cast<int64_t>(s.context.size())) {
         rows.push_back(static_cast<int32_t>(tokens.size() - 1));
@@ -188,7 +213,7 @@ struct Engine::Impl {
     const std::vector<int64_t>& fed = plan;
     if (!tokens.empty()) {
       try {
-        model->forward(ForwardBatch{tokens, positions, seqs, rows}, cache, pool, out);
+        model->forward(ForwardBatch{tokens, positions, seqs, rows, expandable}, cache, pool, out);
       } catch (const std::exception& e) {
         for (auto& s : running)
           if (s) finish(*s, FinishReason::Error, e.what());
@@ -272,9 +297,13 @@ Engine::~Engine() {
   impl_->thread.join();
 }
 
-const Model& Engine::model() const { return *impl_->model; }
+const Model& Engine::model() const {
+  return *impl_->model;
+}
 
-int64_t Engine::context_size() const { return impl_->cache.max_positions(); }
+int64_t Engine::context_size() const {
+  return impl_->cache.max_positions();
+}
 
 uint64_t Engine::submit(GenerationRequest request, TokenCallback callback) {
   const ModelConfig& c = impl_->model->config();

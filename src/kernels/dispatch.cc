@@ -80,14 +80,8 @@ void prefetch_head(const MatmulJob& job, int64_t r0) {
 
 // Rows [r0, r1) of one job (r0 on a row-group boundary).
 void run_band(const MatmulJob& job, int64_t r0, int64_t r1, Backend backend) {
-  const WeightView& w = job.w;
-  WeightView band = w;
-  band.rows = r1 - r0;
-  band.data = static_cast<const char*>(w.data) + r0 * w.cols * dtype_size(w.type);
-  if (w.type == DType::F8_E4M3) {
-    band.block_scale = w.block_scale + (r0 / w.block) * ((w.cols + w.block - 1) / w.block);
-  }
-  cpu::matmul_rows(job.x, job.ldx, job.tokens, band, job.y + r0, job.ldy, backend);
+  cpu::matmul_rows(job.x, job.ldx, job.tokens, row_band(job.w, r0, r1 - r0), job.y + r0, job.ldy,
+                   backend);
 }
 
 // One token everywhere (decode): memory bound, and the hardware streams best over long linear
@@ -280,6 +274,18 @@ void attention_softmax(float* s, int64_t n, int64_t valid, int64_t padded, float
       return cpu::avx2::attention_softmax(s, n, valid, padded, scale, m, l);
     default:
       return attention_softmax_reference(s, n, valid, padded, scale, m, l);
+  }
+}
+
+void attention_softmax_causal(float* s, int64_t n, int64_t first, int64_t padded, float scale,
+                              float* l, Backend backend) {
+  switch (backend) {
+    case Backend::Avx512:
+      return cpu::avx512::attention_softmax_causal(s, n, first, padded, scale, l);
+    case Backend::Avx2:
+      return cpu::avx2::attention_softmax_causal(s, n, first, padded, scale, l);
+    default:
+      return attention_softmax_causal_reference(s, n, first, padded, scale, l);
   }
 }
 

@@ -1,4 +1,5 @@
-// The interleaved weight layout (WeightView::interleaved): rewriting row-major rows in place.
+// The interleaved weight layout (WeightView::interleaved): rewriting row-major rows in place, and
+// bands of rows that keep a matrix's layout.
 #include <cstring>
 #include <vector>
 
@@ -32,6 +33,21 @@ void interleave_rows(WeightView& w, void* data) {
                     rows.data() + r * row_bytes + p * kInterleaveBytes, kInterleaveBytes);
   }
   w.interleaved = true;
+}
+
+WeightView row_band(const WeightView& w, int64_t r0, int64_t rows) {
+  if (r0 < 0 || rows < 0 || r0 + rows > w.rows) throw Error("row_band: rows out of range");
+  if (w.interleaved &&
+      (r0 % kInterleaveRows != 0 || (rows % kInterleaveRows != 0 && r0 + rows != w.rows)))
+    throw Error("row_band: the band cuts a group of interleaved rows");
+  if (w.type == DType::F8_E4M3 && (w.block <= 0 || r0 % w.block != 0))
+    throw Error("row_band: the band cuts a block of scales");
+  WeightView band = w;
+  band.rows = rows;
+  band.data = static_cast<const char*>(w.data) + r0 * w.cols * dtype_size(w.type);
+  if (w.type == DType::F8_E4M3)
+    band.block_scale = w.block_scale + (r0 / w.block) * ((w.cols + w.block - 1) / w.block);
+  return band;
 }
 
 }  // namespace dsx::kernels

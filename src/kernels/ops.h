@@ -47,6 +47,11 @@ bool can_interleave(const WeightView& w);
 // layout, group by group in place, and sets w.interleaved. Requires can_interleave(w).
 void interleave_rows(WeightView& w, void* data);
 
+// Rows [r0, r0 + rows) of w as a matrix of their own, in place. Throws Error unless the band
+// keeps w's layout whole: r0 on a group boundary and whole groups (or w's last rows) if
+// interleaved, r0 on a scale-block boundary if fp8.
+WeightView row_band(const WeightView& w, int64_t r0, int64_t rows);
+
 // Which implementation the entry points use: the best the CPU supports, or the scalar reference.
 enum class Backend { Reference, Avx2, Avx512 };
 Backend best_backend();
@@ -120,8 +125,15 @@ void attention_values(const float* p, int64_t ldt, int64_t padded, int64_t token
 void attention_softmax(float* s, int64_t n, int64_t valid, int64_t padded, float scale, float* m,
                        float* l, Backend backend = best_backend());
 
-// Scalar references of the three above (single thread, same contracts; scores and values give
-// the same bits as the SIMD kernels, softmax differs only by its exp).
+// The causal form of attention_softmax for lanes that are consecutive query rows (the expanded
+// form of MLA, model/expanded_attention.cc): lane p attends keys j < min(n, first + p), so each
+// lane's valid keys end one later than the lane before. Per lane, over its valid keys: s *= scale,
+// m = max, s = exp(s - m), l[p] = sum in order; its other keys become 0. first >= 1.
+void attention_softmax_causal(float* s, int64_t n, int64_t first, int64_t padded, float scale,
+                              float* l, Backend backend = best_backend());
+
+// Scalar references of the four above (single thread, same contracts; scores and values give
+// the same bits as the SIMD kernels, the softmaxes differ only by their exp).
 void attention_scores_reference(const float* qt, int64_t tokens, int64_t padded, int64_t dim,
                                 const float* keys, int64_t key_stride, int64_t nkeys, float* s,
                                 int64_t ldt);
@@ -130,6 +142,8 @@ void attention_values_reference(const float* p, int64_t ldt, int64_t padded, int
                                 float* o);
 void attention_softmax_reference(float* s, int64_t n, int64_t valid, int64_t padded, float scale,
                                  float* m, float* l);
+void attention_softmax_causal_reference(float* s, int64_t n, int64_t first, int64_t padded,
+                                        float scale, float* l);
 
 // Machine limits for `dsx bench` (kernels/machine.cc). Streaming read bandwidth in GB/s (1e9
 // bytes/s) over a buffer several times the last-level cache, all pool threads, best of a few

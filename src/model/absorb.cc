@@ -88,12 +88,7 @@ void build_absorbed_weights(const ModelConfig& c, MlaWeights& w) {
         uk.block_scale = storage->scales.data() + h * (lora / block) * (nope / block);
       }
       // W_UV in place: a band of kv_b's rows (block-aligned for fp8).
-      uv = kv_b;
-      uv.rows = vdim;
-      const int64_t r0 = h * stride + nope;
-      uv.data = static_cast<const char*>(kv_b.data) +
-                r0 * lora * static_cast<int64_t>(dtype_size(kv_b.type));
-      if (fp8_aligned) uv.block_scale = kv_b.block_scale + (r0 / block) * (lora / block);
+      uv = kernels::row_band(kv_b, h * stride + nope, vdim);
     } else {
       float* base = storage->f32.data() + h * lora * (nope + vdim);
       uk.type = DType::F32;

@@ -69,6 +69,8 @@ void Model::check_batch(const ForwardBatch& batch, const LatentCache& cache) con
       throw Error("forward: position " + std::to_string(batch.positions[i]) +
                   " has no reserved cache entry");
   }
+  if (!batch.expandable.empty() && batch.expandable.size() != n)
+    throw Error("forward: expandable flags and tokens differ in length");
   for (int32_t r : batch.logit_rows) {
     if (r < 0 || static_cast<size_t>(r) >= n) throw Error("forward: logit row out of range");
   }

@@ -25,12 +25,26 @@ void decoder_layer(const ModelConfig& c, const Rope& rope, const LayerWeights& w
 void mla_attention(const ModelConfig& c, const Rope& rope, const MlaWeights& w, int64_t cache_layer,
                    const ForwardBatch& batch, LatentCache& cache, Workspace& ws, ThreadPool& pool);
 
+// The rows attention runs over: each row's position and sequence ([n] each).
+struct AttentionRows {
+  std::span<const int32_t> positions;
+  std::span<const int32_t> seqs;
+  int64_t size() const { return static_cast<int64_t>(positions.size()); }
+};
+
 // Softmax attention in latent space: o_latent[t, h] ([n, heads, kv_lora]) from the absorbed
 // queries q_latent ([n, heads, kv_lora + rope]) over each row's sequence in the cache, positions
 // [0, positions[t]] (latent_attention.cc).
-void latent_attention(const ModelConfig& c, const ForwardBatch& batch, const float* q_latent,
+void latent_attention(const ModelConfig& c, const AttentionRows& rows, const float* q_latent,
                       const LatentCache& cache, int64_t layer, Workspace& ws, ThreadPool& pool,
                       float* o_latent);
+
+// The expanded form for a run of `rows` rows of sequence `seq` at positions first, first + 1, ...
+// whose cache entries are written: q is the run's first row ([rows, heads * qk_head_dim], q_pe
+// roped), attn its output ([rows, heads * v_head_dim]) (expanded_attention.cc).
+void expanded_attention(const ModelConfig& c, const MlaWeights& w, int32_t seq, int64_t first,
+                        int64_t rows, const float* q, const LatentCache& cache, int64_t layer,
+                        Workspace& ws, ThreadPool& pool, float* attn);
 
 // gate[i] = silu(gate[i]) * up[i] for i < n, split across the pool (elementwise: same bits).
 void silu_mul_parallel(float* gate, const float* up, int64_t n, ThreadPool& pool);

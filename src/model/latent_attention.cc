@@ -106,10 +106,10 @@ int64_t chunks_of(int32_t last) {
 
 }  // namespace
 
-void latent_attention(const ModelConfig& c, const ForwardBatch& batch, const float* q_latent,
+void latent_attention(const ModelConfig& c, const AttentionRows& batch, const float* q_latent,
                       const LatentCache& cache, int64_t layer, Workspace& ws, ThreadPool& pool,
                       float* o_latent) {
-  const int64_t n = static_cast<int64_t>(batch.tokens.size());
+  const int64_t n = batch.size();
   Shape sh;
   sh.heads = c.num_attention_heads;
   sh.padded = (sh.heads + 15) / 16 * 16;

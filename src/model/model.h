@@ -101,9 +101,10 @@ struct MlaWeights {
   WeightView q;          // [heads * qk_head_dim, hidden] (q_lora_rank == 0)
   WeightView kv_a;       // [kv_lora_rank + qk_rope_head_dim, hidden]  (kv_a_proj_with_mqa)
   WeightView kv_a_norm;  // [kv_lora_rank]
-  // [heads * (qk_nope_head_dim + v_head_dim), kv_lora_rank]: per head W_UK then W_UV. Read
-  // only by build_absorbed_weights; uv views bands of it, so once interleave_weights has run its
-  // W_UV rows are in the interleaved layout (uv says so) and the view itself is shape only.
+  // [heads * (qk_nope_head_dim + v_head_dim), kv_lora_rank]: per head W_UK then W_UV. The
+  // expanded form multiplies cached latents by it whole; uv views bands of it, and
+  // interleave_weights lays it out whole (a band of whole groups of an interleaved matrix is
+  // itself interleaved, so the bands say so too).
   WeightView kv_b;
   WeightView o;  // [hidden, heads * v_head_dim]
   // Per head, the two halves of kv_b as the absorbed form multiplies them (see absorb.cc):
@@ -170,13 +171,39 @@ struct ModelWeights {
 // (continuous batching); each token attends to its own sequence's cache up to its position.
 // The cache entries for (seq, pos) of every token are written before attention, so a token may
 // attend to earlier tokens of the same batch.
+//
+// Attention takes one of two forms per row (mla.cc). The absorbed form attends over the latent
+// cache directly; the expanded form multiplies the cached latents back out into per-head keys
+// and values and attends in their smaller dimensions, which is cheaper for a long enough run of
+// prompt rows. A run is a maximal stretch of expandable rows of one sequence at consecutive
+// positions; its form depends only on its first position and length (expanded_is_cheaper), and
+// within a form a row's result depends only on its own query and its sequence's cache. So a
+// prompt gives the same bits however it is batched, as long as it is cut into the same runs.
+enum class AttentionForm : uint8_t {
+  Cheaper,   // each run of expandable rows takes the cheaper form; other rows absorbed
+  Absorbed,  // every row absorbed
+  Expanded,  // every run of expandable rows expanded (tests compare the forms)
+};
+
 struct ForwardBatch {
   std::span<const int32_t> tokens;     // [n]
   std::span<const int32_t> positions;  // [n]
   std::span<const int32_t> seqs;       // [n] sequence ids in the cache
   // Rows of the batch whose logits are wanted (e.g. the last token of each sequence).
   std::span<const int32_t> logit_rows;
+  // [n] or empty (every row): 1 where a row may take the expanded form (prompt rows; the engine
+  // keeps generated rows absorbed so that recomputing them after preemption gives their bits).
+  std::span<const uint8_t> expandable = {};
+  AttentionForm form = AttentionForm::Cheaper;
 };
+
+// Whether the expanded form costs fewer FLOPs than the absorbed one for a run of `rows` rows of
+// one sequence starting at `first` (at least kMinExpandedRows rows). Absorbed, each row pays
+// W_UK and W_UV through its heads and then 2 (kv_lora + rope) + 2 kv_lora FLOPs per head and key;
+// expanded, every key of the sequence up to the run's end pays W_UK and W_UV (as much as a row
+// does) and then each (row, key) pair only 2 qk_head_dim + 2 v_head_dim.
+constexpr int64_t kMinExpandedRows = 16;
+bool expanded_is_cheaper(const ModelConfig& c, int64_t first, int64_t rows);
 
 // Scratch buffers of one forward pass; they only grow, so a steady token loop allocates nothing.
 // n = tokens in the batch.
@@ -195,8 +222,21 @@ struct Workspace {
   std::vector<float> attn_parts;  // [units, heads, kv_lora] then [units, 2, padded]: chunk partials
   std::vector<std::vector<float>> attn_thread;  // per pool thread: scores and partial scratch
   std::vector<int64_t> attn_groups;             // first batch row of each group of rows, then n
-  std::vector<int64_t> attn_bounds;   // per pool thread: its first group or unit, then the end
-  std::vector<int64_t> attn_units;    // (row, chunk) pairs of one wave
+  std::vector<int64_t> attn_bounds;  // per pool thread: its first group or unit, then the end
+  std::vector<int64_t> attn_units;   // (row, chunk) pairs of one wave
+  // Attention forms (mla.cc): runs and the absorbed rows gathered when a batch mixes forms.
+  std::vector<int64_t> runs;           // expanded runs: first row then rows, flattened
+  std::vector<int32_t> absorbed_rows;  // batch rows of the absorbed form, ascending
+  std::vector<int32_t> sub_positions;  // [absorbed rows]
+  std::vector<int32_t> sub_seqs;       // [absorbed rows]
+  std::vector<float> sub_q;            // [absorbed rows, heads * qk_head_dim]
+  std::vector<float> sub_attn;         // [absorbed rows, heads * v_head_dim]
+  // Expanded attention (expanded_attention.cc), K = keys of the run's sequence up to its end.
+  std::vector<float> x_latent;  // [K, kv_lora]: the cached latents
+  std::vector<float> x_kv;      // [K, group heads, nope + v]: the latents times kv_b's rows
+  std::vector<float> x_keys;    // [group heads, K, qk_head_dim]: each head's keys, k_pe appended
+  std::vector<const float*> x_value_rows;  // [group heads, K]: where each value row is in x_kv
+  std::vector<int64_t> x_bounds;      // per pool thread: its first (head, tile) task, then the end
   std::vector<float> gate;            // [n, inter]
   std::vector<float> up;              // [n, inter]
   std::vector<float> mlp_out;         // [n, hidden]

@@ -36,6 +36,8 @@ void matmul_rows(const float* x, int64_t ldx, int64_t tokens, const WeightView& 
                         float* o);                                                               \
   void attention_softmax(float* s, int64_t n, int64_t valid, int64_t padded, float scale,        \
                          float* m, float* l);                                                    \
+  void attention_softmax_causal(float* s, int64_t n, int64_t first, int64_t padded, float scale, \
+                                float* l);                                                       \
   void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 
 namespace avx512 {

@@ -8,6 +8,7 @@
 // Below -87 (weights under 2^-125 of the largest) the result is 0. The same operations on every
 // lane, so it is deterministic.
 #ifndef DSX_CPU_KERNEL_BODY
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/cpu_kernels.h"
@@ -68,6 +69,38 @@ void attention_softmax(float* s, int64_t n, int64_t valid, int64_t padded, float
     for (int64_t j = valid; j < n; ++j) storeu(s + j * padded + p, zero());
     storeu(m + p, top);
     storeu(l + p, sum);
+  }
+}
+
+// Lane i of a block at lane offset pb has its valid keys end at first + pb + i: keys below
+// first + pb are valid on every lane, and from there to the block's last valid key a lane mask
+// (i >= j - first - pb + 1) picks them. Masked lanes add exact zeros to the sum, so each lane's
+// operations are those of the reference on its own valid keys.
+void attention_softmax_causal(float* s, int64_t n, int64_t first, int64_t padded, float scale,
+                              float* l) {
+  alignas(64) float iota_values[kLanes];
+  for (int i = 0; i < kLanes; ++i) iota_values[i] = static_cast<float>(i);
+  const F iota = loadu(iota_values), vscale = set1(scale), minus_inf = set1(-INFINITY);
+  for (int64_t pb = 0; pb < padded; pb += kLanes) {
+    const int64_t all = std::min(n, first + pb);               // keys every lane attends
+    const int64_t end = std::min(n, first + pb + kLanes - 1);  // one past the last any lane does
+    // The smallest lane index that attends key j (j >= all).
+    auto lane_limit = [&](int64_t j) { return set1(static_cast<float>(j - first - pb + 1)); };
+    F top = minus_inf;
+    for (int64_t j = 0; j < end; ++j) {
+      const F v = mul(loadu(s + j * padded + pb), vscale);
+      storeu(s + j * padded + pb, v);
+      top = max(top, j < all ? v : select_ge(iota, lane_limit(j), v, minus_inf));
+    }
+    F sum = zero();
+    for (int64_t j = 0; j < end; ++j) {
+      F e = exp_nonpositive(sub(loadu(s + j * padded + pb), top));
+      if (j >= all) e = select_ge(iota, lane_limit(j), e, zero());
+      storeu(s + j * padded + pb, e);
+      sum = add(sum, e);
+    }
+    for (int64_t j = end; j < n; ++j) storeu(s + j * padded + pb, zero());
+    storeu(l + pb, sum);
   }
 }
 

@@ -1,5 +1,6 @@
 // Scalar references of the latent attention building blocks (ops.h). Each output is one FMA
 // chain in the documented order, so the SIMD kernels (one chain per lane) match them exactly.
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/ops.h"
@@ -54,6 +55,25 @@ void attention_softmax_reference(float* s, int64_t n, int64_t valid, int64_t pad
     }
     for (int64_t j = valid; j < n; ++j) s[j * padded + p] = 0.0f;
     m[p] = top;
+    l[p] = sum;
+  }
+}
+
+void attention_softmax_causal_reference(float* s, int64_t n, int64_t first, int64_t padded,
+                                        float scale, float* l) {
+  for (int64_t p = 0; p < padded; ++p) {
+    const int64_t valid = std::min(n, first + p);
+    float top = -INFINITY, sum = 0.0f;
+    for (int64_t j = 0; j < valid; ++j) {
+      s[j * padded + p] *= scale;
+      top = std::fmax(top, s[j * padded + p]);
+    }
+    for (int64_t j = 0; j < valid; ++j) {
+      float& e = s[j * padded + p];
+      e = std::exp(e - top);
+      sum += e;
+    }
+    for (int64_t j = valid; j < n; ++j) s[j * padded + p] = 0.0f;
     l[p] = sum;
   }
 }

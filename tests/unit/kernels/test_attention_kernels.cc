@@ -136,6 +136,45 @@ TEST(AttentionKernels, SoftmaxMatchesReference) {
   }
 }
 
+// The causal softmax (lane p attends keys j < min(n, first + p)) under the same bounds as the
+// plain one above, lane by lane with that lane's valid count: key counts that end inside, at and
+// past the staggered diagonal of every lane block, two lane blocks, and a first of 1 (lane 0
+// attends one key). Keys past a lane's last are exactly 0.
+TEST(AttentionKernels, CausalSoftmaxMatchesReference) {
+  std::mt19937 rng(15);
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  const double ulp = std::ldexp(1.0, -23);
+  for (int64_t padded : {16, 32}) {
+    for (int64_t n : {1, 7, 16, 40, 64}) {
+      for (int64_t first : {int64_t{1}, int64_t{5}, n / 2 + 1, n}) {
+        std::vector<float> s(n * padded);
+        for (auto& v : s) v = normal(rng);
+        s[0] = -300.0f;
+        std::vector<float> ref = s, lref(padded);
+        attention_softmax_causal_reference(ref.data(), n, first, padded, 0.125f, lref.data());
+        for (Backend b : backends()) {
+          std::vector<float> got = s, l(padded);
+          attention_softmax_causal(got.data(), n, first, padded, 0.125f, l.data(), b);
+          for (int64_t p = 0; p < padded; ++p) {
+            const int64_t valid = std::min(n, first + p);
+            ASSERT_LE(std::fabs(double{l[p]} - lref[p]), (4.0 + valid) * ulp * lref[p])
+                << backend_name(b) << " n " << n << " first " << first << " lane " << p;
+            for (int64_t j = 0; j < n; ++j) {
+              const float g = got[j * padded + p], r = ref[j * padded + p];
+              if (j >= valid) {
+                ASSERT_EQ(g, 0.0f) << backend_name(b) << " key " << j << " lane " << p;
+              } else {
+                ASSERT_LE(std::fabs(double{g} - r), 4.0 * ulp * r + 1e-37)
+                    << backend_name(b) << " key " << j << " lane " << p;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // silu_mul on SIMD backends uses the vector exp: each output within 8 ulp of the reference's
 // (both are a few roundings from the exact value), over gates from -100 to 100 (so both exp
 // branches, and gates whose exp underflows) and odd lengths (masked tails); it may run in place.
