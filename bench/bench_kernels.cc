@@ -162,6 +162,35 @@ void BM_Gemm(benchmark::State& state) {
                  backend_name(backend) + ", threads=" + std::to_string(threads));
 }
 
+// The products of a 512-token prefill of the reference shape (bench/ds2lite-27L.json), bf16, two
+// threads: args rows, cols, tokens. Per layer: q (3072 x 1024), kv_a (576 x 1024), o (1024 x
+// 2048); the expanded form's W_UK and W_UV per head (128 x 512 over the prompt's keys); a routed
+// expert's gate or up (256 x 1024) and down (1024 x 256) at its ~192 tokens (512 x 6 / 16); the
+// shared experts' gate or up (512 x 1024) and down (1024 x 512).
+void BM_GemmShape(benchmark::State& state) {
+  const int64_t rows = state.range(0), cols = state.range(1), tokens = state.range(2);
+  const Weights w(DType::BF16, rows, cols, 1);
+  ThreadPool* pool = pool_of(2);
+  const double peak = fma_peak(2);
+  std::vector<float> x(tokens * cols), y(tokens * rows);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (auto& v : x) v = u(rng);
+  int64_t calls = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    matmul(x.data(), cols, tokens, w.view(0), y.data(), rows, pool);
+    benchmark::DoNotOptimize(y.data());
+    ++calls;
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double gflops = 2.0 * tokens * rows * cols * calls / s / 1e9;
+  state.counters["GFLOP/s"] = gflops;
+  state.counters["pct_of_peak"] = 100.0 * gflops / peak;
+  state.SetLabel("bf16 [" + std::to_string(rows) + "x" + std::to_string(cols) +
+                 "] tokens=" + std::to_string(tokens) + ", threads=2");
+}
+
 void Args(benchmark::internal::Benchmark* b) {
   const auto best = static_cast<int64_t>(best_backend());
   for (DType t : {DType::BF16, DType::F8_E4M3, DType::F32}) {
@@ -180,6 +209,18 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_Gemv)->Apply(GemvArgs)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_Gemm)->Apply(Args)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_GemmShape)
+    ->Args({3072, 1024, 512})
+    ->Args({576, 1024, 512})
+    ->Args({1024, 2048, 512})
+    ->Args({128, 512, 512})
+    ->Args({256, 1024, 192})
+    ->Args({1024, 256, 192})
+    ->Args({512, 1024, 512})
+    ->Args({1024, 512, 512})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.5);
 
 }  // namespace
 }  // namespace dsx::kernels

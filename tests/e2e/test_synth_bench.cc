@@ -35,7 +35,8 @@ int count_lines(const std::string& s) {
 // The linear layers DeepSeek stores in fp8: every *_proj.weight, kv_a_proj_with_mqa included.
 bool is_proj(const std::string& name) {
   for (const std::string suffix : {"_proj.weight", "_proj_with_mqa.weight"})
-    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+    if (name.size() > suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
       return true;
   return false;
 }
@@ -86,7 +87,8 @@ TEST_P(SynthBench, LoadsGeneratesAndBenchmarks) {
     for (int64_t r = 0; r < w.rows; ++r)
       for (int64_t k = 0; k < w.cols; ++k) sum2 += static_cast<double>(w.at(r, k)) * w.at(r, k);
     const double std = std::sqrt(sum2 / static_cast<double>(w.rows * w.cols));
-    EXPECT_NEAR(std, 1.0 / std::sqrt(static_cast<double>(w.cols)), 0.1 / std::sqrt(static_cast<double>(w.cols)));
+    EXPECT_NEAR(std, 1.0 / std::sqrt(static_cast<double>(w.cols)),
+                0.1 / std::sqrt(static_cast<double>(w.cols)));
     const TensorInfo& n = st.get("model.norm.weight");
     for (int64_t i = 0; i < n.numel(); ++i) {
       const float v = bf16_to_f32(static_cast<const uint16_t*>(n.data)[i]);
@@ -121,7 +123,8 @@ TEST_P(SynthBench, LoadsGeneratesAndBenchmarks) {
   EXPECT_EQ(j["model"]["head_dtype"], "bf16");
   double params = 0;
   for (const std::string& name : st.names())
-    if (name.find("_scale_inv") == std::string::npos) params += static_cast<double>(st.get(name).numel());
+    if (name.find("_scale_inv") == std::string::npos)
+      params += static_cast<double>(st.get(name).numel());
   EXPECT_EQ(j["model"]["params"].get<double>(), params);
   EXPECT_EQ(j["threads"], 1);
   EXPECT_EQ(j["machine"]["threads"], 1);
@@ -137,7 +140,7 @@ TEST_P(SynthBench, LoadsGeneratesAndBenchmarks) {
   }
   const double share_f = j["prefill"]["share_of_flop_peak"].get<double>();
   const double share_b = j["decode"]["share_of_bandwidth"].get<double>();
-  EXPECT_TRUE(share_f > 0.0 && share_f < 2.0) << share_f;  // noisy machines may exceed 1 a little
+  EXPECT_TRUE(share_f > 0.0 && share_f < 2.0) << share_f;   // noisy machines may exceed 1 a little
   EXPECT_TRUE(share_b > 0.0 && share_b < 50.0) << share_b;  // a tiny model is served from cache
   // Prefill FLOPs: at least 2 x the attention projections, at most 2 x every parameter plus
   // attention over 16 positions.
@@ -154,12 +157,38 @@ TEST_P(SynthBench, LoadsGeneratesAndBenchmarks) {
   EXPECT_EQ(j["decode"]["routed_experts_per_layer"], 2);
   EXPECT_GT(j["memory"]["peak_rss_bytes"].get<double>(), 0.0);
   EXPECT_EQ(j["memory"]["kv_cache_bytes_per_token"].get<double>(), 3 * 80 * 4);  // 2 + 1 MTP layers
+  EXPECT_FALSE(j.contains("batch_decode"));  // only with --batch
+
+  // bench --batch: 3 sequences of 5 prompt tokens decode 3 steps together.
+  const CliResult bb =
+      run_cli("bench -m " + model + " -p 8 -n 3 -t 1 --batch 3 --batch-prompt 5 --json");
+  ASSERT_EQ(bb.code, 0) << bb.err;
+  const json jb = json::parse(bb.out)["batch_decode"];
+  EXPECT_EQ(jb["sequences"], 3);
+  EXPECT_EQ(jb["prompt_tokens"], 5);
+  EXPECT_EQ(jb["steps"], 3);
+  EXPECT_GT(jb["tokens_per_s"].get<double>(), 0.0);
+  EXPECT_NEAR(jb["ms_per_step"].get<double>(), 3 * 1e3 / jb["tokens_per_s"].get<double>(), 1e-6);
+  EXPECT_DOUBLE_EQ(jb["mean_context"].get<double>(), 5 + 2.0);
+  EXPECT_EQ(jb["routed_experts_per_layer_bound"].get<double>(), 6);  // min(8, 3 x 2)
+  const double seen = jb["last_layer_experts_seen"].get<double>();
+  EXPECT_TRUE(seen >= 2 && seen <= 6) << seen;
+  const double bw_bytes = jb["weight_bytes_per_step"].get<double>();
+  const double bkv = jb["kv_bytes_read_per_step"].get<double>();
+  EXPECT_GT(bw_bytes, wbytes);  // more routed experts and embedding rows than one token reads
+  EXPECT_LT(bw_bytes, j["model"]["file_bytes"].get<double>());
+  EXPECT_DOUBLE_EQ(bkv, 3 * 2 * 80 * 4 * 7.0);
+  EXPECT_DOUBLE_EQ(jb["bytes_per_step"].get<double>(), bw_bytes + bkv);
+  EXPECT_GT(jb["flops_per_step"].get<double>(), 3 * 2.0 * 512 * 192);  // every row's logits
+  const CliResult bt = run_cli("bench -m " + model + " -p 8 -n 2 -t 1 -b 2 --batch-prompt 4");
+  ASSERT_EQ(bt.code, 0) << bt.err;
+  EXPECT_NE(bt.out.find("batch    2 sequences x 2 steps"), std::string::npos) << bt.out;
 
   // The text form has the same sections.
   const CliResult t = run_cli("bench -m " + model + " -p 8 -n 2 -t 1");
   ASSERT_EQ(t.code, 0) << t.err;
-  for (const char* word : {"model ", "machine ", "prefill ", "decode ", "memory ", "GB/s", "GFLOP/s",
-                           "peak RSS", "KV cache"})
+  for (const char* word : {"model ", "machine ", "prefill ", "decode ", "memory ", "GB/s",
+                           "GFLOP/s", "peak RSS", "KV cache"})
     EXPECT_NE(t.out.find(word), std::string::npos) << word << "\n" << t.out;
 }
 
@@ -194,7 +223,8 @@ TEST(Synth, Fp8DequantizesToTheBf16Weights) {
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t k = 0; k < cols; ++k) {
         const float scale = static_cast<const float*>(s.data)[(r / 128) * nb + k / 128];
-        const float deq = fp8_e4m3_to_f32(static_cast<const uint8_t*>(q.data)[r * cols + k]) * scale;
+        const float deq =
+            fp8_e4m3_to_f32(static_cast<const uint8_t*>(q.data)[r * cols + k]) * scale;
         const float want = bf16_to_f32(static_cast<const uint16_t*>(ref.data)[r * cols + k]);
         const float tol = std::fabs(want) * (0.0625f + 0.0035f) + scale * 0.001f;
         ASSERT_LE(std::fabs(deq - want), tol) << name << " [" << r << ", " << k << "]";
@@ -239,10 +269,11 @@ TEST(Synth, PresetsHaveTheReleasedShapes) {
   const json b = json::parse(v3.out);
   EXPECT_EQ(b["dtype"], "fp8");
   EXPECT_NEAR(b["params"].get<double>() / 1e9, 684.5, 1.0);  // 671B + the 14B MTP module
-  EXPECT_GE(b["files"].get<int>(), 300);                       // <= 2 GiB each
+  EXPECT_GE(b["files"].get<int>(), 300);                     // <= 2 GiB each
 
   // Shrunk: routing fields follow --experts; at least one MoE layer stays.
-  const CliResult s = run_cli("synth --like deepseek-v3 --layers 2 --experts 8 --dtype bf16 --dry-run");
+  const CliResult s =
+      run_cli("synth --like deepseek-v3 --layers 2 --experts 8 --dtype bf16 --dry-run");
   ASSERT_EQ(s.code, 0) << s.err;
   const json k = json::parse(s.out)["config"];
   EXPECT_EQ(k["num_hidden_layers"], 2);
@@ -272,7 +303,8 @@ TEST(Synth, BadInputExitsTwoWithOneLine) {
   expect_bad("synth --like deepseek-v9 --out " + (dir / "o"), "deepseek-v9");
   expect_bad("synth --out " + (dir / "o"), "--config");
   {  // a CLI11 parse error: exit 2 (its usage hint may add a line)
-    const CliResult r = run_cli("synth --config " + kTinyConfig + " --dtype int4 --out " + (dir / "o"));
+    const CliResult r =
+        run_cli("synth --config " + kTinyConfig + " --dtype int4 --out " + (dir / "o"));
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.err.find("--dtype"), std::string::npos) << r.err;
   }

@@ -6,21 +6,34 @@
 // counted here from the model's config and stored weight types, and printed beside the achieved
 // figures. What is counted:
 //   FLOPs/token (prefill): 2 x the matmul weights one token multiplies — the attention
-//     projections (q or q_a + q_b, kv_a_proj_with_mqa, kv_b_proj as the absorbed W_UK / W_UV per
-//     head, o_proj), the router, the dense MLP or the shared experts plus num_experts_per_tok
-//     routed experts — plus the absorbed attention over the cache at the mean context (p+1)/2:
-//     heads x ctx x (2(kv_lora + rope) for the scores + 2 kv_lora for the weighted sum). The head
-//     runs once per prompt (only the last position's logits), so it adds 2 vocab hidden / p.
+//     projections (q or q_a + q_b, kv_a_proj_with_mqa, kv_b_proj once: as the absorbed W_UK /
+//     W_UV per head, or expanding the token's own key and value), o_proj), the router, the dense
+//     MLP or the shared experts plus num_experts_per_tok routed experts — plus the attention in
+//     the form the engine gives each prompt chunk (expanded_is_cheaper, chunks of the engine's
+//     prefill_chunk from position 0). Per head and (row, key) pair: expanded 2 qk_head_dim for
+//     the score + 2 v_head_dim for the weighted sum, absorbed 2 (kv_lora + rope) + 2 kv_lora;
+//     expanded chunks also multiply every earlier key out again: 2 (nope + v) kv_lora per head
+//     and key. The head runs once per prompt (the last position's logits): 2 vocab hidden / p.
 //   bytes/token (decode, batch of one): the same weights as stored (fp8 with its block scales),
 //     exactly num_experts_per_tok routed experts per MoE layer (a token's top-k are k distinct
 //     experts), the norms, one embedding row, the head, plus the cache the token attends to at
 //     the mean decode context p + (n+1)/2: layers x ctx x (kv_lora + rope) float32.
+//   With --batch N (N > 1), N more sequences, each prefilled with its own --batch-prompt P
+//   tokens, then decode n steps of one token each, all N in one forward pass a step (as the
+//   engine's scheduler does), every row's logits wanted. Per step:
+//   bytes: the weights once — but routed experts counted as min(n_routed_experts, N x top_k) a
+//     MoE layer, an upper bound on the distinct experts N tokens can pick (routing is not
+//     visible from here; the last MoE layer's actual count is printed beside it) — the head, N
+//     embedding rows, and N caches at the mean context P + (n+1)/2.
+//   FLOPs: N x (2 x the matmul weights a token multiplies + attention at that context + 2 vocab
+//     hidden for its logits).
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include "commands.h"
@@ -40,6 +53,8 @@ struct BenchArgs {
   int decode = 128;
   int threads = 0;
   int reps = 1;
+  int batch = 1;          // sequences decoded together in the batched phase (1: none)
+  int batch_prompt = 32;  // prompt tokens of each of them
   bool json = false;
   uint64_t seed = 1;
 };
@@ -88,7 +103,11 @@ struct Costs {
   double layer_bytes = 0;    // their stored bytes, norms included
   double head_params = 0, head_bytes = 0, embed_row_bytes = 0, final_norm_bytes = 0;
   double attn_flops_per_key = 0;  // all layers, all heads, per cached position attended
-  double kv_bytes_per_key = 0;    // all main layers, per cached position read
+  // The same in the expanded form, and its cost of multiplying one cached position out again.
+  double expanded_flops_per_key = 0, expand_flops_per_key = 0;
+  double kv_bytes_per_key = 0;  // all main layers, per cached position read
+  // For the batch: how many layers have routed experts, and one expert's bytes.
+  double moe_layers = 0, expert_bytes = 0;
 };
 
 Costs count_costs(const Model& model) {
@@ -113,6 +132,8 @@ Costs count_costs(const Model& model) {
     k.matmul_params += params_of(m.router) + kk * mlp_params(m.experts.at(0));
     k.layer_bytes += bytes_of(m.router) + 4.0 * static_cast<double>(m.bias.size()) +
                      kk * mlp_bytes(m.experts.at(0));
+    k.moe_layers += 1.0;
+    k.expert_bytes = mlp_bytes(m.experts.at(0));
     if (m.shared) {
       k.matmul_params += mlp_params(*m.shared);
       k.layer_bytes += mlp_bytes(*m.shared);
@@ -127,6 +148,10 @@ Costs count_costs(const Model& model) {
   const double lora = static_cast<double>(c.kv_lora_rank),
                rope = static_cast<double>(c.qk_rope_head_dim);
   k.attn_flops_per_key = layers * heads * (2.0 * (lora + rope) + 2.0 * lora);
+  k.expanded_flops_per_key =
+      layers * heads * 2.0 * static_cast<double>(c.qk_head_dim() + c.v_head_dim);
+  k.expand_flops_per_key =
+      layers * heads * 2.0 * static_cast<double>(c.qk_nope_head_dim + c.v_head_dim) * lora;
   k.kv_bytes_per_key = layers * (lora + rope) * 4.0;
   return k;
 }
@@ -155,6 +180,75 @@ int32_t argmax(std::span<const float> logits) {
   return best;
 }
 
+// The batched phase's timing (best rep) and what the last MoE layer routed to.
+struct BatchRun {
+  double prefill_s = 1e30, decode_s = 1e30;
+  double last_layer_experts = 0;  // distinct experts of the last MoE layer, mean over steps
+};
+
+// N sequences prefilled one by one, then `steps` decode steps of one forward pass over one token
+// of each, greedy. The step is built as the scheduler builds it (engine/scheduler.cc), with the
+// cache reserved beforehand so a step times only the forward pass and the argmaxes.
+BatchRun run_batch(const BenchArgs& a, const Model& model, Runner& runner,
+                   const std::function<int32_t()>& random_token, bool tty) {
+  const ModelConfig& c = model.config();
+  const int64_t vocab = c.vocab_size, k = c.num_experts_per_tok;
+  const int n = a.batch;
+  const bool last_moe = c.is_moe_layer(c.num_hidden_layers - 1);
+  std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(n));
+  for (auto& p : prompts) {
+    p.resize(static_cast<size_t>(a.batch_prompt));
+    for (int32_t& t : p) t = random_token();
+  }
+  BatchRun best;
+  ForwardOutput out;
+  std::vector<int32_t> tokens(n), positions(n), seqs(n), rows(n);
+  std::vector<char> seen(static_cast<size_t>(std::max<int64_t>(1, c.n_routed_experts)));
+  for (int rep = 0; rep < a.reps; ++rep) {
+    char text[80];
+    std::snprintf(text, sizeof text, "batch: prefill %d x %d tokens (rep %d/%d)", n, a.batch_prompt,
+                  rep + 1, a.reps);
+    progress(tty, text);
+    auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      seqs[i] = runner.new_sequence();
+      tokens[i] = argmax(runner.append(seqs[i], prompts[i]));
+      positions[i] = a.batch_prompt;
+      rows[i] = i;
+      if (!runner.cache().reserve(seqs[i], static_cast<int64_t>(a.batch_prompt) + a.decode))
+        throw Error("--batch: the kv cache has no room for " + std::to_string(n) + " sequences");
+    }
+    best.prefill_s = std::min(best.prefill_s, seconds_since(t0));
+    std::snprintf(text, sizeof text, "batch: decode %d x %d tokens (rep %d/%d)", n, a.decode,
+                  rep + 1, a.reps);
+    progress(tty, text);
+    double experts = 0;
+    t0 = Clock::now();
+    for (int step = 0; step < a.decode; ++step) {
+      model.forward(ForwardBatch{tokens, positions, seqs, rows}, runner.cache(), runner.pool(),
+                    out);
+      for (int i = 0; i < n; ++i) {
+        tokens[i] = argmax(
+            std::span<const float>(out.logits.data() + i * vocab, static_cast<size_t>(vocab)));
+        ++positions[i];
+      }
+      // The workspace still holds the last layer's choices (n x top_k ids): a check on the bound.
+      if (last_moe) {
+        std::fill(seen.begin(), seen.end(), 0);
+        for (int64_t j = 0; j < n * k; ++j) seen[out.ws.topk_ids[j]] = 1;
+        experts += static_cast<double>(std::count(seen.begin(), seen.end(), 1));
+      }
+    }
+    const double s = seconds_since(t0);
+    if (s < best.decode_s) {
+      best.decode_s = s;
+      best.last_layer_experts = experts / a.decode;
+    }
+    for (int32_t seq : seqs) runner.free_sequence(seq);
+  }
+  return best;
+}
+
 int run_bench(const BenchArgs& a) {
   const bool tty = ::isatty(STDERR_FILENO);
   progress(tty, "loading the model");
@@ -176,25 +270,30 @@ int run_bench(const BenchArgs& a) {
   }
   const DType layer_dtype = model->weights().layers.at(0).attn.o.type;
 
+  const bool batched = a.batch > 1;
+  if (batched && a.decode == 0) throw Error("--batch: needs decode steps (-n > 0)");
   EngineOptions options;
   options.threads = a.threads;
-  options.ctx_size = static_cast<int64_t>(a.prompt) + a.decode;
-  options.max_sequences = 1;
+  options.ctx_size =
+      static_cast<int64_t>(std::max(a.prompt, batched ? a.batch_prompt : 0)) + a.decode;
+  options.max_sequences = std::max(1, a.batch);
   if (options.ctx_size > c.max_position_embeddings)
-    throw Error("-p/-n: " + std::to_string(options.ctx_size) + " positions exceed the model's " +
+    throw Error(std::string(batched ? "-p/-n/--batch-prompt: " : "-p/-n: ") +
+                std::to_string(options.ctx_size) + " positions exceed the model's " +
                 "max_position_embeddings " + std::to_string(c.max_position_embeddings));
   Runner runner(model, options);
   const int threads = runner.pool().size();
 
   // Random prompt tokens, the same for a seed.
-  std::vector<int32_t> prompt(static_cast<size_t>(a.prompt));
   uint64_t state = a.seed * 0x9E3779B97F4A7C15ull + 1;
-  for (int32_t& t : prompt) {
+  const std::function<int32_t()> random_token = [&state, &c]() {
     state ^= state << 13;
     state ^= state >> 7;
     state ^= state << 17;
-    t = static_cast<int32_t>(state % static_cast<uint64_t>(c.vocab_size));
-  }
+    return static_cast<int32_t>(state % static_cast<uint64_t>(c.vocab_size));
+  };
+  std::vector<int32_t> prompt(static_cast<size_t>(a.prompt));
+  for (int32_t& t : prompt) t = random_token();
 
   // Warm-up: a short prefill faults the mapped weights in (and routes to most experts), so the
   // timed runs measure the engine, not the page cache.
@@ -225,6 +324,8 @@ int run_bench(const BenchArgs& a) {
     if (a.decode > 0) decode_s = std::min(decode_s, seconds_since(t0));
     runner.free_sequence(seq);
   }
+  // The batch's prompts continue the same random stream.
+  const BatchRun br = batched ? run_batch(a, *model, runner, random_token, tty) : BatchRun{};
 
   // Peak RSS before the machine measurements, whose read buffer would dominate it.
   rusage usage{};
@@ -245,8 +346,17 @@ int run_bench(const BenchArgs& a) {
   const Costs k = count_costs(*model);
   const double p = a.prompt, n = a.decode;
   const double prefill_ctx = (p + 1.0) / 2.0;
-  const double prefill_flops =
-      2.0 * k.matmul_params + k.attn_flops_per_key * prefill_ctx + 2.0 * k.head_params / p;
+  double prefill_attn = 0;  // the whole prompt's attention FLOPs, chunk by chunk
+  for (int64_t b = 0, chunk = options.prefill_chunk; b < a.prompt; b += chunk) {
+    const int64_t rows = std::min<int64_t>(chunk, a.prompt - b);
+    const double pairs = static_cast<double>(rows) * static_cast<double>(b) +
+                         static_cast<double>(rows) * static_cast<double>(rows + 1) / 2.0;
+    prefill_attn +=
+        expanded_is_cheaper(c, b, rows)
+            ? pairs * k.expanded_flops_per_key + static_cast<double>(b) * k.expand_flops_per_key
+            : pairs * k.attn_flops_per_key;
+  }
+  const double prefill_flops = 2.0 * k.matmul_params + prefill_attn / p + 2.0 * k.head_params / p;
   const double prefill_tps = p / prefill_s;
   const double prefill_gflops = prefill_flops * prefill_tps / 1e9;
   const double decode_ctx = p + (n + 1.0) / 2.0;
@@ -302,6 +412,42 @@ int run_bench(const BenchArgs& a) {
                  {"share_of_bandwidth", bw_gbs > 0 ? decode_gbs / bw_gbs : 0.0}};
   j["memory"] = {{"peak_rss_bytes", peak_rss}, {"kv_cache_bytes_per_token", kv_per_token}};
 
+  // The batched phase's figures (see the top of the file).
+  const double nb = a.batch, kk = static_cast<double>(c.num_experts_per_tok);
+  const double routed = std::min(static_cast<double>(c.n_routed_experts), nb * kk);
+  const double batch_ctx = a.batch_prompt + (n + 1.0) / 2.0;
+  const double batch_weights = k.layer_bytes + k.moe_layers * (routed - kk) * k.expert_bytes +
+                               k.head_bytes + nb * k.embed_row_bytes + k.final_norm_bytes;
+  const double batch_kv = nb * k.kv_bytes_per_key * batch_ctx;
+  const double batch_bytes = batch_weights + batch_kv;
+  const double batch_flops =
+      nb * (2.0 * k.matmul_params + k.attn_flops_per_key * batch_ctx + 2.0 * k.head_params);
+  const double batch_steps_s = batched ? n / br.decode_s : 0.0;
+  const double batch_tps = nb * batch_steps_s;
+  const double batch_gbs = batch_bytes * batch_steps_s / 1e9;
+  const double batch_gflops = batch_flops * batch_steps_s / 1e9;
+  if (batched)
+    j["batch_decode"] = {
+        {"sequences", a.batch},
+        {"prompt_tokens", a.batch_prompt},
+        {"steps", a.decode},
+        {"prefill_seconds", br.prefill_s},
+        {"seconds", br.decode_s},
+        {"tokens_per_s", batch_tps},
+        {"ms_per_step", 1e3 / batch_steps_s},
+        {"times_one_stream", decode_tps > 0 ? batch_tps / decode_tps : 0.0},
+        {"mean_context", batch_ctx},
+        {"routed_experts_per_layer_bound", routed},
+        {"last_layer_experts_seen", br.last_layer_experts},
+        {"bytes_per_step", batch_bytes},
+        {"weight_bytes_per_step", batch_weights},
+        {"kv_bytes_read_per_step", batch_kv},
+        {"gbs", batch_gbs},
+        {"share_of_bandwidth", bw_gbs > 0 ? batch_gbs / bw_gbs : 0.0},
+        {"flops_per_step", batch_flops},
+        {"gflops", batch_gflops},
+        {"share_of_flop_peak", peak_gflops > 0 ? batch_gflops / peak_gflops : 0.0}};
+
   if (a.json) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
@@ -335,6 +481,23 @@ int run_bench(const BenchArgs& a) {
         decode_tps, decode_s, human_bytes(decode_bytes).c_str(), human_bytes(weight_bytes).c_str(),
         (long long)c.num_experts_per_tok, human_bytes(kv_read).c_str(), decode_ctx, decode_gbs,
         100.0 * decode_gbs / bw_gbs, bw_gbs * 1e9 / decode_bytes);
+  if (batched) {
+    char seen_text[48] = "";
+    if (c.is_moe_layer(c.num_hidden_layers - 1))
+      std::snprintf(seen_text, sizeof seen_text, ": the last layer used %.1f",
+                    br.last_layer_experts);
+    std::printf(
+        "batch    %d sequences x %d steps: %.2f tok/s = %.2fx of one stream, %.1f ms/step "
+        "(%.3f s; prefill %d x %d in %.3f s)\n"
+        "         %s/step (weights %s with at most %.0f routed experts a layer, an upper bound%s; "
+        "KV %s at mean context %.0f) -> %.2f GB/s = %.1f%% of "
+        "bandwidth; %.3f GFLOP/step -> %.1f GFLOP/s = %.1f%% of FMA peak\n",
+        a.batch, a.decode, batch_tps, decode_tps > 0 ? batch_tps / decode_tps : 0.0,
+        1e3 / batch_steps_s, br.decode_s, a.batch, a.batch_prompt, br.prefill_s,
+        human_bytes(batch_bytes).c_str(), human_bytes(batch_weights).c_str(), routed, seen_text,
+        human_bytes(batch_kv).c_str(), batch_ctx, batch_gbs, 100.0 * batch_gbs / bw_gbs,
+        batch_flops / 1e9, batch_gflops, 100.0 * batch_gflops / peak_gflops);
+  }
   std::printf("memory   peak RSS %s, KV cache %s/token (%lld cache layers x %lld floats)\n",
               human_bytes(peak_rss).c_str(), human_bytes(kv_per_token).c_str(),
               (long long)model->cache_layers(), (long long)(c.kv_lora_rank + c.qk_rope_head_dim));
@@ -358,6 +521,12 @@ Command add_bench(CLI::App& app) {
       ->check(CLI::Range(0, 1024));
   app.add_option("-r,--reps", args->reps, "repetitions; the best time of each phase is reported")
       ->check(CLI::Range(1, 1000));
+  app.add_option("-b,--batch", args->batch,
+                 "also decode this many sequences together, one forward pass a step (1: no)")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--batch-prompt", args->batch_prompt,
+                 "prompt tokens (random ids) of each batched sequence")
+      ->check(CLI::Range(1, 1 << 20));
   app.add_option("--seed", args->seed, "seed of the random prompt");
   app.add_flag("--json", args->json, "print one JSON object instead of text");
   return [args]() { return run_bench(*args); };
