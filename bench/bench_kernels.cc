@@ -162,14 +162,17 @@ void BM_Gemm(benchmark::State& state) {
                  backend_name(backend) + ", threads=" + std::to_string(threads));
 }
 
-// The products of a 512-token prefill of the reference shape (bench/ds2lite-27L.json), bf16, two
-// threads: args rows, cols, tokens. Per layer: q (3072 x 1024), kv_a (576 x 1024), o (1024 x
-// 2048); the expanded form's W_UK and W_UV per head (128 x 512 over the prompt's keys); a routed
-// expert's gate or up (256 x 1024) and down (1024 x 256) at its ~192 tokens (512 x 6 / 16); the
-// shared experts' gate or up (512 x 1024) and down (1024 x 512).
+// The products of a 512-token prefill of the reference shape (bench/ds2lite-27L.json), bf16 and
+// fp8, two threads: args rows, cols, tokens, dtype. Per layer: q (3072 x 1024), kv_a (576 x
+// 1024), o (1024 x 2048); kv_b (4096 x 512) multiplying the prompt's latents out (the expanded
+// form); a routed expert's gate or up (256 x 1024) and down (1024 x 256) at its ~192 tokens (512
+// x 6 / 16); the shared experts' gate or up (512 x 1024) and down (1024 x 512). Then a
+// 16-sequence decode step (the engine's batch): q and o at 16 tokens, a head's W_UV (128 x 512),
+// and an expert's gate or up at its ~6 tokens.
 void BM_GemmShape(benchmark::State& state) {
   const int64_t rows = state.range(0), cols = state.range(1), tokens = state.range(2);
-  const Weights w(DType::BF16, rows, cols, 1);
+  const auto type = static_cast<DType>(state.range(3));
+  const Weights w(type, rows, cols, 1);
   ThreadPool* pool = pool_of(2);
   const double peak = fma_peak(2);
   std::vector<float> x(tokens * cols), y(tokens * rows);
@@ -187,8 +190,8 @@ void BM_GemmShape(benchmark::State& state) {
   const double gflops = 2.0 * tokens * rows * cols * calls / s / 1e9;
   state.counters["GFLOP/s"] = gflops;
   state.counters["pct_of_peak"] = 100.0 * gflops / peak;
-  state.SetLabel("bf16 [" + std::to_string(rows) + "x" + std::to_string(cols) +
-                 "] tokens=" + std::to_string(tokens) + ", threads=2");
+  state.SetLabel(std::string(dtype_name(type)) + " [" + std::to_string(rows) + "x" +
+                 std::to_string(cols) + "] tokens=" + std::to_string(tokens) + ", threads=2");
 }
 
 void Args(benchmark::internal::Benchmark* b) {
@@ -207,17 +210,19 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
   }
 }
 
+void GemmShapeArgs(benchmark::internal::Benchmark* b) {
+  const int64_t shapes[][3] = {{3072, 1024, 512}, {576, 1024, 512}, {1024, 2048, 512},
+                               {4096, 512, 512},  {256, 1024, 192}, {1024, 256, 192},
+                               {512, 1024, 512},  {1024, 512, 512}, {3072, 1024, 16},
+                               {1024, 2048, 16},  {128, 512, 16},   {256, 1024, 6}};
+  for (DType t : {DType::BF16, DType::F8_E4M3})
+    for (const auto& s : shapes) b->Args({s[0], s[1], s[2], static_cast<int64_t>(t)});
+}
+
 BENCHMARK(BM_Gemv)->Apply(GemvArgs)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_Gemm)->Apply(Args)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_GemmShape)
-    ->Args({3072, 1024, 512})
-    ->Args({576, 1024, 512})
-    ->Args({1024, 2048, 512})
-    ->Args({128, 512, 512})
-    ->Args({256, 1024, 192})
-    ->Args({1024, 256, 192})
-    ->Args({512, 1024, 512})
-    ->Args({1024, 512, 512})
+    ->Apply(GemmShapeArgs)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond)
     ->MinTime(0.5);

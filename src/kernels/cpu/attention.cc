@@ -90,8 +90,10 @@ inline void scores_keys(const float* const* q, int64_t padded, int64_t dim, cons
   }
 }
 
-// The latent cache's entry stride in every DeepSeek model: kv_lora_rank 512 + rope 64.
+// The key strides of every DeepSeek model: the latent cache's entry, kv_lora_rank 512 + rope 64;
+// and a head's expanded key (model/expanded_attention.cc), qk_nope 128 + rope 64.
 constexpr int64_t kDeepSeekKeyStride = 576;
+constexpr int64_t kDeepSeekHeadKeyStride = 192;
 
 template <int NV, int NK>
 inline void scores_any_stride(const float* const* q, int64_t padded, int64_t dim, const float* keys,
@@ -99,6 +101,8 @@ inline void scores_any_stride(const float* const* q, int64_t padded, int64_t dim
                               const float* next_keys) {
   if (ks == kDeepSeekKeyStride) {
     scores_keys<NV, NK, kDeepSeekKeyStride>(q, padded, dim, keys, ks, nkeys, out, next_keys);
+  } else if (ks == kDeepSeekHeadKeyStride) {
+    scores_keys<NV, NK, kDeepSeekHeadKeyStride>(q, padded, dim, keys, ks, nkeys, out, next_keys);
   } else {
     scores_keys<NV, NK, 0>(q, padded, dim, keys, ks, nkeys, out, next_keys);
   }
@@ -144,6 +148,10 @@ inline void values_rows(const float* p, int64_t padded, const float* const* keys
   int64_t c = 0;
   for (; c + kValueChunks * kLanes <= dim; c += kValueChunks * kLanes)
     values_tile<R, kValueChunks, false>(p, padded, keys, c, nkeys, o, dim, kLanes);
+  if constexpr (kValueChunks > 2) {  // e.g. v_head_dim 128: 3 + 3 + 2 chunks, not 3 + 3 + 1 + 1
+    for (; c + 2 * kLanes <= dim; c += 2 * kLanes)
+      values_tile<R, 2, false>(p, padded, keys, c, nkeys, o, dim, kLanes);
+  }
   for (; c + kLanes <= dim; c += kLanes)
     values_tile<R, 1, false>(p, padded, keys, c, nkeys, o, dim, kLanes);
   if (c < dim)

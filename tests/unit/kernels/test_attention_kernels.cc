@@ -34,9 +34,9 @@ struct Shape {
 // Odd sizes on every axis: partial vectors, key counts that leave every tile remainder, dims
 // that are not multiples of the vector width, and the real MLA shape (16 heads, 576/512).
 const Shape kShapes[] = {
-    {1, 16, 16, 576, 16}, {1, 16, 16, 576, 13}, {3, 16, 16, 576, 16},
-    {4, 16, 16, 512, 9},  {2, 5, 16, 33, 7},    {5, 20, 32, 70, 31},
-    {1, 1, 16, 1, 1},     {7, 16, 16, 17, 3},   {2, 128, 128, 40, 5},
+    {1, 16, 16, 576, 16}, {1, 16, 16, 576, 13}, {3, 16, 16, 576, 16}, {4, 16, 16, 512, 9},
+    {2, 5, 16, 33, 7},    {5, 20, 32, 70, 31},  {1, 1, 16, 1, 1},     {7, 16, 16, 17, 3},
+    {2, 128, 128, 40, 5}, {3, 16, 16, 192, 29}, {3, 16, 16, 128, 21},
 };
 
 TEST(AttentionKernels, ScoresMatchReferenceExactly) {
@@ -44,8 +44,9 @@ TEST(AttentionKernels, ScoresMatchReferenceExactly) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (const Shape& sh : kShapes) {
     // Keys at an odd offset (unaligned rows) with a stride wider than dim, as in the cache: an odd
-    // one, and DeepSeek's 576 (which the kernels specialise).
-    for (const int64_t stride : {sh.dim + 3, std::max<int64_t>(sh.dim, 576)}) {
+    // one, and DeepSeek's 576 and 192 (which the kernels specialise).
+    for (const int64_t stride :
+         {sh.dim + 3, std::max<int64_t>(sh.dim, 576), std::max<int64_t>(sh.dim, 192)}) {
       std::vector<float> keys(1 + sh.nkeys * stride);
       for (auto& v : keys) v = normal(rng);
       std::vector<float> qt(1 + sh.tokens * sh.dim * sh.padded);
