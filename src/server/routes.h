@@ -44,8 +44,9 @@ void stream_session(ServerState& state, const httplib::Request& req, httplib::Re
                     std::function<std::string(const Delta&)> format);
 
 // Waits for a whole generation (non-streaming responses): concatenated text and tokens, and the
-// final reason / error in the returned Delta.
-Delta collect(ServerState& state, Session& session);
+// final reason / error in the returned Delta. A client that closes `req`'s connection meanwhile
+// has the session cancelled, so the engine frees its cache at once.
+Delta collect(ServerState& state, Session& session, const httplib::Request& req);
 
 // Writes a JSON body (errors replaced, see dump()).
 void send_json(httplib::Response& res, const json& body, int status = 200);

@@ -96,7 +96,7 @@ void run(ServerState& s, const httplib::Request& req, httplib::Response& res, Jo
   }
   std::shared_ptr<Session> session = s.start(std::move(job), received);
   if (!session->job().stream) {
-    const Delta all = collect(s, *session);
+    const Delta all = collect(s, *session, req);
     check_done(all);
     oj o = {{"model", model}, {"created_at", rfc3339_now()}};
     put_text(o, all.text);

@@ -85,7 +85,7 @@ void openai_chat(ServerState& s, const httplib::Request& req, httplib::Response&
   const bool logprobs = session->job().chat_logprobs;
 
   if (!session->job().stream) {
-    const Delta all = collect(s, *session);
+    const Delta all = collect(s, *session, req);
     check_done(all);
     oj choice = {{"index", 0},
                  {"message", {{"role", "assistant"}, {"content", all.text}, {"refusal", nullptr}}},
@@ -154,7 +154,7 @@ void openai_completion(ServerState& s, const httplib::Request& req, httplib::Res
   const std::string echo = session->job().echo;
 
   if (!session->job().stream) {
-    const Delta all = collect(s, *session);
+    const Delta all = collect(s, *session, req);
     check_done(all);
     int64_t offset = static_cast<int64_t>(echo.size());
     oj choice = {

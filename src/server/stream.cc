@@ -1,6 +1,7 @@
 // Session <-> HTTP response: streaming through httplib's chunked provider, or collecting.
 #include <random>
 
+#include "server/connection.h"
 #include "server/routes.h"
 
 namespace dsx::server {
@@ -100,7 +101,11 @@ void stream_session(ServerState& state, const httplib::Request& req, httplib::Re
       });
 }
 
-Delta collect(ServerState& state, Session& session) {
+Delta collect(ServerState& state, Session& session, const httplib::Request& req) {
+  // Nothing is written until the end, so unlike a stream no failed write reveals a client that
+  // hung up, and httplib 0.11 has no other signal for it: watch the socket itself, or the
+  // engine would generate (and hold the cache) for nobody until max_tokens.
+  const ClientSocket client = ClientSocket::of(req);
   Delta all;
   std::optional<Clock::time_point> stop_seen;
   for (;;) {
@@ -108,6 +113,9 @@ Delta collect(ServerState& state, Session& session) {
       session.cancel();
       stop_seen = Clock::now();
     }
+    // Cancelled, the session still ends with a final Delta; collecting on until it arrives
+    // keeps the metrics and the cache release on the one path every request takes.
+    if (client.closed()) session.cancel();
     std::optional<Delta> d = session.next(kPoll);
     if (!d) {
       // An engine that is itself going away may never confirm the cancel: do not hang on it.

@@ -1,6 +1,6 @@
 // Bad requests get the right 4xx in the right shape and the server keeps serving; a client that
-// disconnects mid-stream has its request cancelled and its cache freed; a full queue is a 503;
-// --api-key is enforced.
+// disconnects, mid-stream or waiting for a whole answer, has its request cancelled and its cache
+// freed; a full queue is a 503; --api-key is enforced.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -113,6 +113,41 @@ test('a disconnecting client frees its cache', async () => {
   // It was cancelled, not run to the end: far fewer than 900 tokens were generated.
   assert.ok(await metric(server.url, 'dsx_generated_tokens_total') < 900);
   await stillServes();
+});
+
+// A non-streaming handler writes nothing until the end, so no failed write can reveal that its
+// client left; the server watches the connection itself. The abort comes while the request is
+// running (fetch has no response yet, only the server's gauges show it).
+async function abortWhileRunning(path, body) {
+  const before = await metric(server.url, 'dsx_generated_tokens_total');
+  const ac = new AbortController();
+  const pending = request(`${server.url}${path}`, {
+    method: 'POST', signal: ac.signal, headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  }).then(() => 'answered', (e) => (e.name === 'AbortError' ? 'aborted' : String(e)));
+  await eventually(async () =>
+    (await metric(server.url, 'dsx_requests_running')) === 1 &&
+    (await metric(server.url, 'dsx_kv_cache_blocks_used')) > 0, 10000, 'the request to run');
+  ac.abort();
+  assert.equal(await pending, 'aborted', 'the request ended before the client left');
+  await eventually(async () =>
+    (await metric(server.url, 'dsx_kv_cache_blocks_used')) === 0 &&
+    (await metric(server.url, 'dsx_requests_running')) === 0 &&
+    (await metric(server.url, 'dsx_requests_in_flight')) === 0, 5000, 'the cache to be freed');
+  // Cancelled, not run to the end: far fewer than the 900 tokens asked for.
+  const generated = (await metric(server.url, 'dsx_generated_tokens_total')) - before;
+  assert.ok(generated < 900, `generated ${generated} tokens`);
+  await stillServes();
+}
+
+test('a disconnecting non-streaming client frees its cache', async () => {
+  await abortWhileRunning('/v1/completions',
+    { model: MODEL, prompt: 'import os', max_tokens: 900, temperature: 0 });
+});
+
+test('a disconnecting non-streaming Ollama client frees its cache', async () => {
+  await abortWhileRunning('/api/generate', { model: MODEL, prompt: 'import os', raw: true,
+    stream: false, options: { num_predict: 900, temperature: 0 } });
 });
 
 test('a full queue is 503, and --api-key is enforced', async () => {
