@@ -21,7 +21,6 @@ namespace {
 
 constexpr int64_t kLaneRows = 16;             // query rows per lane group
 constexpr int64_t kTileRows = 3 * kLaneRows;  // rows per task: the scores kernel's 3 vectors
-constexpr int64_t kExpandedFloats = int64_t{1} << 24;  // 64 MiB of keys and values at most
 
 struct Shape {
   int64_t heads, qk, nope, vdim, kv_lora, rope;
@@ -80,11 +79,11 @@ void expanded_attention(const ModelConfig& c, const MlaWeights& w, int32_t seq, 
       std::copy_n(cache.entry(layer, seq, j), sh.kv_lora, latent + j * sh.kv_lora);
   });
 
-  // Heads go in groups whose keys and values fit kExpandedFloats (all heads at once unless the
-  // context is long), a group being a band of kv_b's rows that keeps its layout.
+  // Heads go in groups whose keys and values fit ws.expanded_floats, a group being a band of
+  // kv_b's rows that keeps its layout.
   const int64_t stride = sh.nope + sh.vdim;  // kv_b rows per head
   const int64_t per_head = keys * (stride + sh.qk);
-  int64_t group = std::clamp<int64_t>(kExpandedFloats / per_head, 1, sh.heads);
+  int64_t group = std::clamp<int64_t>(ws.expanded_floats / per_head, 1, sh.heads);
   int64_t step = 1;  // heads per group must be a multiple of step
   while (step < sh.heads &&
          ((w.kv_b.interleaved && step * stride % kernels::kInterleaveRows != 0) ||

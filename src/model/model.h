@@ -236,7 +236,10 @@ struct Workspace {
   std::vector<float> x_kv;      // [K, group heads, nope + v]: the latents times kv_b's rows
   std::vector<float> x_keys;    // [group heads, K, qk_head_dim]: each head's keys, k_pe appended
   std::vector<const float*> x_value_rows;  // [group heads, K]: where each value row is in x_kv
-  std::vector<int64_t> x_bounds;      // per pool thread: its first (head, tile) task, then the end
+  std::vector<int64_t> x_bounds;  // per pool thread: its first (head, tile) task, then the end
+  // Floats of expanded keys and values held at once: heads go in groups under it, all at once
+  // unless the context is long (tests lower it to run heads in groups).
+  int64_t expanded_floats = int64_t{1} << 24;
   std::vector<float> gate;            // [n, inter]
   std::vector<float> up;              // [n, inter]
   std::vector<float> mlp_out;         // [n, hidden]

@@ -30,7 +30,8 @@ struct Piece {
 };
 
 std::vector<std::vector<float>> run_pass(const Model& model, LatentCache& cache, ThreadPool& pool,
-                                         const std::vector<Piece>& pieces, AttentionForm form) {
+                                         const std::vector<Piece>& pieces, AttentionForm form,
+                                         int64_t expanded_floats = int64_t{1} << 24) {
   std::vector<int32_t> tokens, positions, seqs, rows;
   std::vector<uint8_t> expandable;
   for (const Piece& p : pieces) {
@@ -45,6 +46,7 @@ std::vector<std::vector<float>> run_pass(const Model& model, LatentCache& cache,
   }
   ForwardBatch batch{tokens, positions, seqs, rows, expandable, form};
   ForwardOutput out;
+  out.ws.expanded_floats = expanded_floats;
   model.forward(batch, cache, pool, out);
   const int64_t vocab = model.config().vocab_size;
   std::vector<std::vector<float>> logits;
@@ -125,6 +127,29 @@ TEST(AttentionForms, EachFormGivesTheSameBitsHoweverTheBatchIsCut) {
     for (size_t r = 0; r < want.size(); ++r)
       ASSERT_EQ(std::memcmp(got[r].data(), want[r].data(), want[r].size() * 4), 0)
           << name << " row " << r;
+  }
+}
+
+// A long context runs the expanded form's heads in groups (bands of kv_b) to bound its memory:
+// the same bits as all heads at once, for the smallest groups the layout allows and for two.
+TEST(AttentionForms, HeadGroupsGiveTheSameBits) {
+  ThreadPool pool(2);
+  for (const char* name : kFixtures) {
+    std::shared_ptr<const Model> model = Model::load(kModels + "/" + name);
+    const ModelConfig& c = model->config();
+    LatentCache cache = cache_for(*model, 3);
+    const std::vector<int32_t> prompt = prompt_of(40, 4);
+    const int64_t per_head = 40 * (c.qk_nope_head_dim + c.v_head_dim + c.qk_head_dim());
+    std::vector<std::vector<std::vector<float>>> runs;
+    for (int64_t floats : {int64_t{1} << 24, int64_t{1}, 2 * per_head}) {
+      const int32_t seq = cache.add_sequence();
+      runs.push_back(
+          run_pass(*model, cache, pool, {{seq, prompt, 0}}, AttentionForm::Expanded, floats));
+    }
+    for (size_t k = 1; k < runs.size(); ++k)
+      for (size_t r = 0; r < runs[0].size(); ++r)
+        ASSERT_EQ(std::memcmp(runs[k][r].data(), runs[0][r].data(), runs[0][r].size() * 4), 0)
+            << name << " limit " << k << " row " << r;
   }
 }
 
