@@ -133,33 +133,37 @@ void BM_Gemv(benchmark::State& state) {
                  ", threads=" + std::to_string(threads));
 }
 
-// args: dtype, threads, backend
-void BM_Gemm(benchmark::State& state) {
-  const auto type = static_cast<DType>(state.range(0));
-  const int threads = static_cast<int>(state.range(1));
-  const auto backend = static_cast<Backend>(state.range(2));
-  constexpr int64_t kRows = 4096, kCols = 4096, kTokens = 512;
-  const Weights w(type, kRows, kCols, 1);
+// Times y = x W^T for `tokens` random rows of x and reports GFLOP/s against the FMA peak.
+void time_gemm(benchmark::State& state, DType type, int64_t rows, int64_t cols, int64_t tokens,
+               int threads, Backend backend) {
+  const Weights w(type, rows, cols, 1);
   ThreadPool* pool = pool_of(threads);
   const double peak = fma_peak(threads);
-  std::vector<float> x(kTokens * kCols), y(kTokens * kRows);
+  std::vector<float> x(tokens * cols), y(tokens * rows);
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   for (auto& v : x) v = u(rng);
   int64_t calls = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : state) {
-    matmul(x.data(), kCols, kTokens, w.view(0), y.data(), kRows, pool, backend);
+    matmul(x.data(), cols, tokens, w.view(0), y.data(), rows, pool, backend);
     benchmark::DoNotOptimize(y.data());
     ++calls;
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double gflops = 2.0 * kTokens * kRows * kCols * calls / s / 1e9;
+  const double gflops = 2.0 * tokens * rows * cols * calls / s / 1e9;
   state.counters["GFLOP/s"] = gflops;
   state.counters["fma_peak_GFLOP/s"] = peak;
   state.counters["pct_of_peak"] = 100.0 * gflops / peak;
-  state.SetLabel(std::string(dtype_name(type)) + " [4096x4096] tokens=512, " +
+  state.SetLabel(std::string(dtype_name(type)) + " [" + std::to_string(rows) + "x" +
+                 std::to_string(cols) + "] tokens=" + std::to_string(tokens) + ", " +
                  backend_name(backend) + ", threads=" + std::to_string(threads));
+}
+
+// args: dtype, threads, backend
+void BM_Gemm(benchmark::State& state) {
+  time_gemm(state, static_cast<DType>(state.range(0)), 4096, 4096, 512,
+            static_cast<int>(state.range(1)), static_cast<Backend>(state.range(2)));
 }
 
 // The products of a 512-token prefill of the reference shape (bench/ds2lite-27L.json), bf16 and
@@ -170,28 +174,8 @@ void BM_Gemm(benchmark::State& state) {
 // 16-sequence decode step (the engine's batch): q and o at 16 tokens, a head's W_UV (128 x 512),
 // and an expert's gate or up at its ~6 tokens.
 void BM_GemmShape(benchmark::State& state) {
-  const int64_t rows = state.range(0), cols = state.range(1), tokens = state.range(2);
-  const auto type = static_cast<DType>(state.range(3));
-  const Weights w(type, rows, cols, 1);
-  ThreadPool* pool = pool_of(2);
-  const double peak = fma_peak(2);
-  std::vector<float> x(tokens * cols), y(tokens * rows);
-  std::mt19937 rng(7);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (auto& v : x) v = u(rng);
-  int64_t calls = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (auto _ : state) {
-    matmul(x.data(), cols, tokens, w.view(0), y.data(), rows, pool);
-    benchmark::DoNotOptimize(y.data());
-    ++calls;
-  }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double gflops = 2.0 * tokens * rows * cols * calls / s / 1e9;
-  state.counters["GFLOP/s"] = gflops;
-  state.counters["pct_of_peak"] = 100.0 * gflops / peak;
-  state.SetLabel(std::string(dtype_name(type)) + " [" + std::to_string(rows) + "x" +
-                 std::to_string(cols) + "] tokens=" + std::to_string(tokens) + ", threads=2");
+  time_gemm(state, static_cast<DType>(state.range(3)), state.range(0), state.range(1),
+            state.range(2), 2, best_backend());
 }
 
 void Args(benchmark::internal::Benchmark* b) {

@@ -40,42 +40,39 @@ void attention_values_reference(const float* p, int64_t ldt, int64_t padded, int
   }
 }
 
+namespace {
+
+// One lane of a softmax over keys j < valid of n (the rest become 0); returns the lane's sum and
+// sets its max.
+float softmax_lane(float* s, int64_t n, int64_t valid, int64_t padded, int64_t p, float scale,
+                   float* top_out) {
+  float top = -INFINITY, sum = 0.0f;
+  for (int64_t j = 0; j < valid; ++j) {
+    s[j * padded + p] *= scale;
+    top = std::fmax(top, s[j * padded + p]);
+  }
+  for (int64_t j = 0; j < valid; ++j) {
+    float& e = s[j * padded + p];
+    e = std::exp(e - top);
+    sum += e;
+  }
+  for (int64_t j = valid; j < n; ++j) s[j * padded + p] = 0.0f;
+  *top_out = top;
+  return sum;
+}
+
+}  // namespace
+
 void attention_softmax_reference(float* s, int64_t n, int64_t valid, int64_t padded, float scale,
                                  float* m, float* l) {
-  for (int64_t p = 0; p < padded; ++p) {
-    float top = -INFINITY, sum = 0.0f;
-    for (int64_t j = 0; j < valid; ++j) {
-      s[j * padded + p] *= scale;
-      top = std::fmax(top, s[j * padded + p]);
-    }
-    for (int64_t j = 0; j < valid; ++j) {
-      float& e = s[j * padded + p];
-      e = std::exp(e - top);
-      sum += e;
-    }
-    for (int64_t j = valid; j < n; ++j) s[j * padded + p] = 0.0f;
-    m[p] = top;
-    l[p] = sum;
-  }
+  for (int64_t p = 0; p < padded; ++p) l[p] = softmax_lane(s, n, valid, padded, p, scale, &m[p]);
 }
 
 void attention_softmax_causal_reference(float* s, int64_t n, int64_t first, int64_t padded,
                                         float scale, float* l) {
-  for (int64_t p = 0; p < padded; ++p) {
-    const int64_t valid = std::min(n, first + p);
-    float top = -INFINITY, sum = 0.0f;
-    for (int64_t j = 0; j < valid; ++j) {
-      s[j * padded + p] *= scale;
-      top = std::fmax(top, s[j * padded + p]);
-    }
-    for (int64_t j = 0; j < valid; ++j) {
-      float& e = s[j * padded + p];
-      e = std::exp(e - top);
-      sum += e;
-    }
-    for (int64_t j = valid; j < n; ++j) s[j * padded + p] = 0.0f;
-    l[p] = sum;
-  }
+  float top;
+  for (int64_t p = 0; p < padded; ++p)
+    l[p] = softmax_lane(s, n, std::min(n, first + p), padded, p, scale, &top);
 }
 
 }  // namespace dsx::kernels
