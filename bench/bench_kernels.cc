@@ -133,10 +133,15 @@ void BM_Gemv(benchmark::State& state) {
                  ", threads=" + std::to_string(threads));
 }
 
-// Times y = x W^T for `tokens` random rows of x and reports GFLOP/s against the FMA peak.
+// Times y = x W^T for `tokens` random rows of x and reports GFLOP/s against the FMA peak. With
+// `streamed`, each call reads the next of enough copies of W to overflow the LLC, so the weights
+// come from memory as a decode step's do; otherwise one copy stays in cache, as in prefill, where
+// a chunk of tokens reuses each weight.
 void time_gemm(benchmark::State& state, DType type, int64_t rows, int64_t cols, int64_t tokens,
-               int threads, Backend backend) {
-  const Weights w(type, rows, cols, 1);
+               int threads, Backend backend, bool streamed = false) {
+  const size_t matrix_bytes = static_cast<size_t>(rows * cols) * dtype_size(type);
+  // Streamed weights are laid out as a loaded model's copy holds them (interleaved).
+  const Weights w(type, rows, cols, streamed ? copies_beyond_llc(matrix_bytes) : 1, streamed);
   ThreadPool* pool = pool_of(threads);
   const double peak = fma_peak(threads);
   std::vector<float> x(tokens * cols), y(tokens * rows);
@@ -146,18 +151,20 @@ void time_gemm(benchmark::State& state, DType type, int64_t rows, int64_t cols, 
   int64_t calls = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : state) {
-    matmul(x.data(), cols, tokens, w.view(0), y.data(), rows, pool, backend);
+    matmul(x.data(), cols, tokens, w.view(calls % w.copies), y.data(), rows, pool, backend);
     benchmark::DoNotOptimize(y.data());
     ++calls;
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double gflops = 2.0 * tokens * rows * cols * calls / s / 1e9;
+  state.counters["GB/s"] = static_cast<double>(matrix_bytes) * calls / s / 1e9;
   state.counters["GFLOP/s"] = gflops;
   state.counters["fma_peak_GFLOP/s"] = peak;
   state.counters["pct_of_peak"] = 100.0 * gflops / peak;
   state.SetLabel(std::string(dtype_name(type)) + " [" + std::to_string(rows) + "x" +
-                 std::to_string(cols) + "] tokens=" + std::to_string(tokens) + ", " +
-                 backend_name(backend) + ", threads=" + std::to_string(threads));
+                 std::to_string(cols) + "] tokens=" + std::to_string(tokens) +
+                 (streamed ? " streamed, " : ", ") + backend_name(backend) +
+                 ", threads=" + std::to_string(threads));
 }
 
 // args: dtype, threads, backend
@@ -172,10 +179,10 @@ void BM_Gemm(benchmark::State& state) {
 // form); a routed expert's gate or up (256 x 1024) and down (1024 x 256) at its ~192 tokens (512
 // x 6 / 16); the shared experts' gate or up (512 x 1024) and down (1024 x 512). Then a
 // 16-sequence decode step (the engine's batch): q and o at 16 tokens, a head's W_UV (128 x 512),
-// and an expert's gate or up at its ~6 tokens.
+// and an expert's gate or up at its ~6 tokens, these with their weights streamed from memory.
 void BM_GemmShape(benchmark::State& state) {
   time_gemm(state, static_cast<DType>(state.range(3)), state.range(0), state.range(1),
-            state.range(2), 2, best_backend());
+            state.range(2), 2, best_backend(), state.range(2) <= 16);
 }
 
 void Args(benchmark::internal::Benchmark* b) {

@@ -189,8 +189,9 @@ TEST(SimdMatmul, BitIdenticalAcrossTokensAndThreads) {
           matmul(x.data() + t * cols, cols, 1, w, single.data() + t * rows, rows, nullptr, backend);
         }
         for (ThreadPool& pool : pools) {
-          for (int64_t n :
-               {int64_t{2}, int64_t{7}, int64_t{12}, int64_t{13}, tokens}) {  // a prefix
+          // Prefixes on both sides of each path's token limits (few-token: 12 fp8, 16 others).
+          for (int64_t n : {int64_t{2}, int64_t{7}, int64_t{12}, int64_t{13}, int64_t{16},
+                            int64_t{17}, tokens}) {
             std::vector<float> y(n * rows);
             matmul(x.data(), cols, n, w, y.data(), rows, &pool, backend);
             for (int64_t i = 0; i < n * rows; ++i) {
@@ -275,8 +276,8 @@ TEST(SimdMatmul, InterleavedLayoutGivesTheSameBits) {
         for (auto& v : x) v = normal(rng);
         for (Backend backend : backends) {
           for (ThreadPool& pool : pools) {
-            for (int64_t n :
-                 {int64_t{1}, int64_t{2}, int64_t{7}, int64_t{12}, int64_t{13}, tokens}) {
+            for (int64_t n : {int64_t{1}, int64_t{2}, int64_t{7}, int64_t{12}, int64_t{13},
+                              int64_t{16}, int64_t{17}, tokens}) {
               // The reference reads through at() (checked above): one product is enough.
               if (backend == Backend::Reference && (pool.size() > 1 || n > 2)) continue;
               std::vector<float> want(n * rows), got(n * rows);
