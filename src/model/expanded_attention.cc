@@ -124,26 +124,17 @@ void expanded_attention(const ModelConfig& c, const MlaWeights& w, int32_t seq, 
       const int64_t i0 = (u % tiles) * kTileRows, r = std::min(kTileRows, rows - i0);
       return (first + i0 + r) * r;
     };
-    int64_t total = 0;
-    for (int64_t u = 0; u < nunits; ++u) total += cost(u);
-    bounds.assign(static_cast<size_t>(threads) + 1, nunits);
-    bounds[0] = 0;
-    for (int64_t u = 0, acc = 0, slot = 1; u < nunits && slot < threads; ++u) {
-      acc += cost(u);
-      while (slot < threads && acc * threads >= total * slot) bounds[slot++] = u + 1;
-    }
-    pool.parallel_for(threads, [&](int64_t s0, int64_t s1) {
-      for (int64_t slot = s0; slot < s1; ++slot) {
-        for (int64_t u = bounds[slot]; u < bounds[slot + 1]; ++u) {
-          const int64_t g = u / tiles, i0 = (u % tiles) * kTileRows;
-          const int64_t r = std::min(kTileRows, rows - i0);
-          const int64_t lane_groups = (r + kLaneRows - 1) / kLaneRows;
-          const int64_t need = lane_groups * (sh.qk * kLaneRows + (first + i0 + r) * kLaneRows +
-                                              kLaneRows * sh.vdim + kLaneRows);
-          float* scratch = grow(ws.attn_thread[slot], static_cast<size_t>(need));
-          tile(sh, first, i0, r, q + (h0 + g) * sh.qk, ldq, key_buf + g * keys * sh.qk,
-               value_rows.data() + g * keys, scratch, attn + (h0 + g) * sh.vdim, ldo);
-        }
+    split_by_cost(nunits, threads, cost, bounds);
+    run_shares(pool, bounds, [&](int64_t slot, int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t g = u / tiles, i0 = (u % tiles) * kTileRows;
+        const int64_t r = std::min(kTileRows, rows - i0);
+        const int64_t lane_groups = (r + kLaneRows - 1) / kLaneRows;
+        const int64_t need = lane_groups * (sh.qk * kLaneRows + (first + i0 + r) * kLaneRows +
+                                            kLaneRows * sh.vdim + kLaneRows);
+        float* scratch = grow(ws.attn_thread[slot], static_cast<size_t>(need));
+        tile(sh, first, i0, r, q + (h0 + g) * sh.qk, ldq, key_buf + g * keys * sh.qk,
+             value_rows.data() + g * keys, scratch, attn + (h0 + g) * sh.vdim, ldo);
       }
     });
   }

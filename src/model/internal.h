@@ -25,6 +25,29 @@ void decoder_layer(const ModelConfig& c, const Rope& rope, const LayerWeights& w
 void mla_attention(const ModelConfig& c, const Rope& rope, const MlaWeights& w, int64_t cache_layer,
                    const ForwardBatch& batch, LatentCache& cache, Workspace& ws, ThreadPool& pool);
 
+// Cuts tasks [0, n) into one contiguous share per pool thread of about equal total cost(i):
+// bounds gets threads + 1 entries, share s being [bounds[s], bounds[s + 1]).
+template <class Cost>
+void split_by_cost(int64_t n, int threads, Cost&& cost, std::vector<int64_t>& bounds) {
+  int64_t total = 0;
+  for (int64_t i = 0; i < n; ++i) total += cost(i);
+  bounds.assign(static_cast<size_t>(threads) + 1, n);
+  bounds[0] = 0;
+  for (int64_t i = 0, acc = 0, slot = 1; i < n && slot < threads; ++i) {
+    acc += cost(i);
+    while (slot < threads && acc * threads >= total * slot) bounds[slot++] = i + 1;
+  }
+}
+
+// Runs fn(slot, begin, end) for every share of bounds on its own pool thread; slot picks the
+// thread's scratch.
+template <class Fn>
+void run_shares(ThreadPool& pool, const std::vector<int64_t>& bounds, Fn&& fn) {
+  pool.parallel_for(static_cast<int64_t>(bounds.size()) - 1, [&](int64_t s0, int64_t s1) {
+    for (int64_t slot = s0; slot < s1; ++slot) fn(slot, bounds[slot], bounds[slot + 1]);
+  });
+}
+
 // The rows attention runs over: each row's position and sequence ([n] each).
 struct AttentionRows {
   std::span<const int32_t> positions;

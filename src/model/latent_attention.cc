@@ -148,27 +148,15 @@ void latent_attention(const ModelConfig& c, const AttentionRows& batch, const fl
     std::fill_n(stats + t * row_stats, sh.padded, -INFINITY);
     std::fill_n(stats + t * row_stats + sh.padded, sh.padded, 0.0f);
   }
-  // Runs fn(slot, begin, end) on every pool thread over bounds[slot]..bounds[slot + 1]; slot
-  // picks the thread's scratch.
-  std::vector<int64_t>& bounds = ws.attn_bounds;
-  auto on_slots = [&](auto&& fn) {
-    pool.parallel_for(threads, [&](int64_t s0, int64_t s1) {
-      for (int64_t slot = s0; slot < s1; ++slot) fn(slot, bounds[slot], bounds[slot + 1]);
-    });
-  };
+  std::vector<int64_t>& bounds = ws.attn_bounds;  // per pool thread: its share of tasks
 
   if (ngroups >= 2 * threads) {
     // Tasks own whole groups and run their chunks in order; contiguous split by cost (keys).
-    int64_t total = 0;
-    for (int64_t g = 0; g < ngroups; ++g) total += batch.positions[groups[g + 1] - 1] + 1;
-    bounds.assign(static_cast<size_t>(threads) + 1, ngroups);
-    bounds[0] = 0;
-    for (int64_t g = 0, acc = 0, slot = 1; g < ngroups && slot < threads; ++g) {
-      acc += batch.positions[groups[g + 1] - 1] + 1;
-      while (slot < threads && acc * threads >= total * slot) bounds[slot++] = g + 1;
-    }
+    split_by_cost(
+        ngroups, threads, [&](int64_t g) { return batch.positions[groups[g + 1] - 1] + 1; },
+        bounds);
     const int64_t part = kGroupTokens * (row_o + row_stats);
-    on_slots([&](int64_t slot, int64_t g0, int64_t g1) {
+    run_shares(pool, bounds, [&](int64_t slot, int64_t g0, int64_t g1) {
       float* buf = grow(ws.attn_thread[slot], part + kGroupTokens * kKeyChunk * sh.padded);
       const Partial p{buf, buf + kGroupTokens * row_o};
       float* scores = buf + part;
@@ -201,7 +189,7 @@ void latent_attention(const ModelConfig& c, const AttentionRows& batch, const fl
     float* parts = grow(ws.attn_parts, nunits * (row_o + row_stats));
     bounds.resize(static_cast<size_t>(threads) + 1);
     for (int slot = 0; slot <= threads; ++slot) bounds[slot] = nunits * slot / threads;
-    on_slots([&](int64_t slot, int64_t u0, int64_t u1) {
+    run_shares(pool, bounds, [&](int64_t slot, int64_t u0, int64_t u1) {
       float* scores = grow(ws.attn_thread[slot], kKeyChunk * sh.padded);
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t row = units[2 * u];

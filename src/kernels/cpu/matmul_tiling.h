@@ -396,7 +396,7 @@ inline void small_rows(const float* x, int64_t ldx, int64_t tokens, const typena
   // Rows a group of kInterleaveRows at a time, token groups outer and the group's tiles inner:
   // the group's weights stay in L1 while every token group passes, and the next group's bytes
   // stream in a share per tile call, evenly over the whole group (the storage of an interleaved
-  // group is one linear run, of which each tile reads every other piece).
+  // group is one linear run, of which each tile reads its own rows' pieces).
   const int64_t token_groups = (tokens + G - 1) / G;
   const int64_t calls = token_groups * kHalves;
   int64_t r = 0;
