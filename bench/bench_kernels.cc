@@ -39,12 +39,13 @@ double fma_peak(int threads) {
 }
 
 // A weight matrix [rows, cols] with realistic values (no NaN, inf or denormal codes), optionally
-// repeated `copies` times back to back, row-major or interleaved (as loaded models hold them).
+// repeated `copies` times back to back, row-major or laid out as loaded models hold them (tiled
+// where AMX multiplies them, else interleaved).
 // fp8 gets unit block scales.
 struct Weights {
   DType type;
   int64_t rows, cols, copies;
-  bool interleaved = false;
+  bool interleaved = false, tiled = false;
   std::vector<uint8_t> bytes;
   std::vector<float> scales;
 
@@ -76,11 +77,16 @@ struct Weights {
       std::copy(one.begin(), one.end(), bytes.begin() + k * one.size());
     scales.assign(((rows + 127) / 128) * ((cols + 127) / 128), 0.0005f);
     if (interleave) {
+      const bool tile = best_backend() == Backend::Amx && can_tile(view(0));
       for (int64_t k = 0; k < copies; ++k) {
         WeightView w = view(k);
-        interleave_rows(w, bytes.data() + k * matrix_bytes());
+        if (tile) {
+          tile_rows(w, bytes.data() + k * matrix_bytes());
+        } else {
+          interleave_rows(w, bytes.data() + k * matrix_bytes());
+        }
       }
-      interleaved = true;
+      (tile ? tiled : interleaved) = true;
     }
   }
   size_t matrix_bytes() const { return static_cast<size_t>(rows * cols) * dtype_size(type); }
@@ -92,6 +98,7 @@ struct Weights {
     w.data = bytes.data() + k * matrix_bytes();
     w.block_scale = scales.data();
     w.interleaved = interleaved;
+    w.tiled = tiled;
     return w;
   }
 };
@@ -128,7 +135,10 @@ void BM_Gemv(benchmark::State& state) {
   state.counters["GB/s"] = gbs;
   state.counters["read_bw_GB/s"] = bw;
   state.counters["pct_of_bw"] = 100.0 * gbs / bw;
-  state.SetLabel(std::string(dtype_name(type)) + (interleave ? " interleaved" : " row-major") +
+  state.SetLabel(std::string(dtype_name(type)) +
+                 (w.tiled         ? " tiled"
+                  : w.interleaved ? " interleaved"
+                                  : " row-major") +
                  " [8192x4096] x" + std::to_string(w.copies) + " copies, " + backend_name(backend) +
                  ", threads=" + std::to_string(threads));
 }

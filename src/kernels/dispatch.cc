@@ -1,9 +1,13 @@
 // Entry points: choose an implementation once per call from the CPU's features.
 #include <cpuid.h>
 #include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
@@ -11,7 +15,10 @@
 
 namespace dsx::kernels {
 
-Backend best_backend() {
+namespace {
+
+// The best of the vector instruction sets, without AMX.
+Backend vector_backend() {
   static const Backend best = [] {
     __builtin_cpu_init();
     // The same features the kernels are compiled for (kernels/cpu/simd.h).
@@ -30,8 +37,39 @@ Backend best_backend() {
   return best;
 }
 
+}  // namespace
+
+Backend best_backend() {
+  static const Backend best = amx_usable() ? Backend::Amx : vector_backend();
+  return best;
+}
+
+bool amx_usable() {
+  static const bool usable = [] {
+    if (const char* env = std::getenv("DSX_AMX"); env && std::strcmp(env, "0") == 0) return false;
+    if (vector_backend() != Backend::Avx512) return false;
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+    const bool tiles = (edx & (1u << 24)) != 0 && (edx & (1u << 22)) != 0;  // AMX-TILE, AMX-BF16
+    if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return false;
+    const bool avx512_bf16 = (eax & (1u << 5)) != 0;
+    if (!tiles || !avx512_bf16) return false;
+      // Linux hands out the 8 KiB tile state only on request (once per process, for all its
+      // threads): ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA.
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    constexpr int kReqXcompPerm = 0x1023, kXtileData = 18;
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
+#else
+    return false;
+#endif
+  }();
+  return usable;
+}
+
 const char* backend_name(Backend b) {
   switch (b) {
+    case Backend::Amx:
+      return "amx";
     case Backend::Avx512:
       return "avx512";
     case Backend::Avx2:
@@ -84,10 +122,10 @@ void run_band(const MatmulJob& job, int64_t r0, int64_t r1, Backend backend) {
                    backend);
 }
 
-// One token everywhere (decode): memory bound, and the hardware streams best over long linear
-// runs. Each thread takes a contiguous share of all the jobs' weight bytes (cut on row groups),
-// in job order, and requests the head of its next job before starting the current one, so a
-// job's first rows are not read cold.
+// One token everywhere (decode), or a few on AMX: memory bound, and the hardware streams best over
+// long linear runs. Each thread takes a contiguous share of all the jobs' weight bytes (cut on row
+// groups), in job order, and requests the head of its next job before starting the current one, so
+// a job's first rows are not read cold.
 void gemv_many(std::span<const MatmulJob> jobs, ThreadPool& pool, Backend backend) {
   int64_t total = 0;
   for (const MatmulJob& job : jobs) total += weight_bytes(job);
@@ -133,12 +171,15 @@ void gemv_many(std::span<const MatmulJob> jobs, ThreadPool& pool, Backend backen
 
 void matmul_many(std::span<const MatmulJob> jobs, ThreadPool* pool, Backend backend) {
   const int threads = pool ? pool->size() : 1;
+  // gemv: every job streams its weights once, at a cost that follows their bytes: one token, or
+  // on AMX up to a tile of tokens (a weight tile costs the same for 1 to 16).
   bool any = false, gemv = true;
   int64_t bytes = 0;
   for (const MatmulJob& job : jobs) {
     if (job.tokens <= 0 || job.w.rows <= 0) continue;
     any = true;
-    gemv = gemv && job.tokens == 1;
+    gemv = gemv && (job.tokens == 1 || (backend == Backend::Amx && job.tokens <= kTileGroupRows &&
+                                        amx_supports(job.w)));
     bytes += weight_bytes(job);
   }
   if (!any) return;
@@ -202,6 +243,7 @@ void axpy(float a, const float* x, float* y, int64_t n) {
 float dot(const float* a, const float* b, int64_t n, Backend backend) {
   if (n <= 0) return 0.0f;
   switch (backend) {
+    case Backend::Amx:
     case Backend::Avx512:
       return cpu::avx512::dot(a, b, n);
     case Backend::Avx2:
@@ -214,6 +256,7 @@ float dot(const float* a, const float* b, int64_t n, Backend backend) {
 void axpy(float a, const float* x, float* y, int64_t n, Backend backend) {
   if (n <= 0) return;
   switch (backend) {
+    case Backend::Amx:
     case Backend::Avx512:
       return cpu::avx512::axpy(a, x, y, n);
     case Backend::Avx2:
@@ -228,6 +271,7 @@ void attention_scores(const float* qt, int64_t tokens, int64_t padded, int64_t d
                       const float* next_keys, Backend backend) {
   if (tokens <= 0 || nkeys <= 0) return;
   switch (backend) {
+    case Backend::Amx:
     case Backend::Avx512:
       return cpu::avx512::attention_scores(qt, tokens, padded, dim, keys, key_stride, nkeys, s, ldt,
                                            next_keys);
@@ -244,6 +288,7 @@ void attention_values(const float* p, int64_t ldt, int64_t padded, int64_t token
                       Backend backend) {
   if (tokens <= 0 || heads <= 0) return;
   switch (backend) {
+    case Backend::Amx:
     case Backend::Avx512:
       return cpu::avx512::attention_values(p, ldt, padded, tokens, heads, keys, nkeys, dim, o);
     case Backend::Avx2:
@@ -256,6 +301,7 @@ void attention_values(const float* p, int64_t ldt, int64_t padded, int64_t token
 void silu_mul(const float* gate, const float* up, int64_t n, float* out, Backend backend) {
   if (n <= 0) return;
   switch (backend) {
+    case Backend::Amx:
     case Backend::Avx512:
       return cpu::avx512::silu_mul(gate, up, n, out);
     case Backend::Avx2:
@@ -268,6 +314,7 @@ void silu_mul(const float* gate, const float* up, int64_t n, float* out, Backend
 void attention_softmax(float* s, int64_t n, int64_t valid, int64_t padded, float scale, float* m,
                        float* l, Backend backend) {
   switch (backend) {
+    case Backend::Amx:
     case Backend::Avx512:
       return cpu::avx512::attention_softmax(s, n, valid, padded, scale, m, l);
     case Backend::Avx2:
@@ -280,6 +327,7 @@ void attention_softmax(float* s, int64_t n, int64_t valid, int64_t padded, float
 void attention_softmax_causal(float* s, int64_t n, int64_t first, int64_t padded, float scale,
                               float* l, Backend backend) {
   switch (backend) {
+    case Backend::Amx:
     case Backend::Avx512:
       return cpu::avx512::attention_softmax_causal(s, n, first, padded, scale, l);
     case Backend::Avx2:

@@ -69,7 +69,8 @@ template <bool kPrefetch>
 float read_sse(const float* p, size_t n) {
   __m128 a0 = _mm_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   for (size_t i = 0; i + 16 <= n; i += 16) {
-    if constexpr (kPrefetch) _mm_prefetch(reinterpret_cast<const char*>(p + i) + kReadAhead, _MM_HINT_T0);
+    if constexpr (kPrefetch)
+      _mm_prefetch(reinterpret_cast<const char*>(p + i) + kReadAhead, _MM_HINT_T0);
     a0 = _mm_add_ps(a0, _mm_load_ps(p + i));
     a1 = _mm_add_ps(a1, _mm_load_ps(p + i + 4));
     a2 = _mm_add_ps(a2, _mm_load_ps(p + i + 8));
@@ -172,7 +173,7 @@ double measure_read_bandwidth_gbs(ThreadPool* pool) {
     on_all_threads(pool, [&](int i) {
       const float* p = data + i * per_thread;
       const size_t n = per_thread;
-      if (backend == Backend::Avx512) {
+      if (backend >= Backend::Avx512) {
         sink[i] = prefetch ? read_avx512<true>(p, n) : read_avx512<false>(p, n);
       } else if (backend == Backend::Avx2) {
         sink[i] = prefetch ? read_avx2<true>(p, n) : read_avx2<false>(p, n);
@@ -189,13 +190,13 @@ double measure_read_bandwidth_gbs(ThreadPool* pool) {
 
 double measure_fma_peak_gflops(ThreadPool* pool) {
   const Backend backend = best_backend();
-  const int lanes = backend == Backend::Avx512 ? 16 : backend == Backend::Avx2 ? 8 : 4;
+  const int lanes = backend >= Backend::Avx512 ? 16 : backend == Backend::Avx2 ? 8 : 4;
   auto run = [&](int64_t iters) {
     const int threads = pool ? pool->size() : 1;
     std::vector<float> sink(threads);
     const auto t0 = Clock::now();
     on_all_threads(pool, [&](int i) {
-      sink[i] = backend == Backend::Avx512 ? fma_avx512(iters)
+      sink[i] = backend >= Backend::Avx512 ? fma_avx512(iters)
                 : backend == Backend::Avx2 ? fma_avx2(iters)
                                            : fma_sse(iters);
     });

@@ -19,6 +19,10 @@ namespace dsx::kernels {
 constexpr int64_t kInterleaveRows = 8;
 constexpr int64_t kInterleaveBytes = 64;
 
+// Rows per group and columns per tile of the AMX tile layout (WeightView::tiled).
+constexpr int64_t kTileGroupRows = 16;
+constexpr int64_t kTileCols = 32;
+
 // A stored weight matrix [rows, cols], used in place (memory-mapped or copied).
 struct WeightView {
   DType type = DType::F32;  // F32, BF16, F16 or F8_E4M3
@@ -35,6 +39,12 @@ struct WeightView {
   // of a last, partial group stay row-major. A group occupies the bytes its rows would row-major,
   // so a band of rows that starts on a group boundary starts at the same offset either way.
   bool interleaved = false;
+  // Layout of data, BF16 and F8_E4M3 only (tile_rows; never together with interleaved): rows in
+  // groups of kTileGroupRows; a group stores, for every kTileCols columns in order, one AMX
+  // weight tile [16 rows][32 columns] (1 KiB of bf16, 512 B of fp8), so the tiles of a group are
+  // one linear run. The rows of a last, partial group stay row-major; a group occupies the bytes
+  // its rows would row-major, as interleaved.
+  bool tiled = false;
 
   // Element (r, c) as float32 (slow; for reference code and tests).
   float at(int64_t r, int64_t c) const;
@@ -47,18 +57,40 @@ bool can_interleave(const WeightView& w);
 // layout, group by group in place, and sets w.interleaved. Requires can_interleave(w).
 void interleave_rows(WeightView& w, void* data);
 
+// Whether the CPU has AMX (bf16 tiles) and AVX-512 BF16 and the OS lets this process use the
+// tiles (asked once, on the first call). DSX_AMX=0 in the environment answers no. When true,
+// best_backend() is Backend::Amx. Only AMX reads tiled matrices, so lay them out only then.
+bool amx_usable();
+// Whether Backend::Amx multiplies w on AMX tiles (else with the AVX-512 kernels): BF16, or
+// F8_E4M3 with scale blocks a multiple of kTileCols; columns a multiple of kTileCols; row-major
+// or tiled.
+bool amx_supports(const WeightView& w);
+// Whether w can take the tile layout: BF16 or F8_E4M3 (scale blocks a multiple of kTileCols),
+// at least one whole group, columns a multiple of kTileCols, not laid out yet.
+bool can_tile(const WeightView& w);
+// Rewrites w's row-major data (at `data`, the writable address of w.data) in the tile layout,
+// group by group in place, and sets w.tiled. Requires can_tile(w).
+void tile_rows(WeightView& w, void* data);
+
 // Rows [r0, r0 + rows) of w as a matrix of their own, in place. Throws Error unless the band
 // keeps w's layout whole: r0 on a group boundary and whole groups (or w's last rows) if
-// interleaved, r0 on a scale-block boundary if fp8.
+// interleaved or tiled, r0 on a scale-block boundary if fp8.
 WeightView row_band(const WeightView& w, int64_t r0, int64_t rows);
 
 // Which implementation the entry points use: the best the CPU supports, or the scalar reference.
-enum class Backend { Reference, Avx2, Avx512 };
+// Amx is Avx512 with bf16 and fp8 matmuls on AMX tiles (amx_supports); ordered, so
+// `backend >= Backend::Avx512` asks for the AVX-512 kernels.
+enum class Backend { Reference, Avx2, Avx512, Amx };
 Backend best_backend();
 const char* backend_name(Backend b);
 
 // y[t][r] = sum_c x[t][c] * w[r][c]   for t < tokens, r < w.rows.
 // x: float32 [tokens, w.cols] with row stride ldx; y: float32 [tokens, w.rows] with row stride ldy.
+// Backend::Amx multiplies bf16 and fp8 weights (row-major or tiled, columns a multiple of
+// kTileCols; amx_supports) with AMX tiles in its own order (kernels/cpu/matmul_amx.cc): x[t] is
+// split into three bf16 parts and one float32 accumulator per output adds their products 32
+// columns at a time. A result still depends only on x[t] and w[r], never on the token, band or
+// thread count, but it is not the SIMD float32 chain's bits.
 void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, float* y, int64_t ldy,
             ThreadPool* pool, Backend backend = best_backend());
 

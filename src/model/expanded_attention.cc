@@ -87,6 +87,7 @@ void expanded_attention(const ModelConfig& c, const MlaWeights& w, int32_t seq, 
   int64_t step = 1;  // heads per group must be a multiple of step
   while (step < sh.heads &&
          ((w.kv_b.interleaved && step * stride % kernels::kInterleaveRows != 0) ||
+          (w.kv_b.tiled && step * stride % kernels::kTileGroupRows != 0) ||
           (w.kv_b.type == DType::F8_E4M3 && step * stride % w.kv_b.block != 0)))
     ++step;
   group = std::min(sh.heads, std::max(step, group / step * step));

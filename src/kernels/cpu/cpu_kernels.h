@@ -46,6 +46,13 @@ DSX_DECLARE_CPU_KERNELS
 namespace avx2 {
 DSX_DECLARE_CPU_KERNELS
 }  // namespace avx2
+
+namespace amx {
+// matmul of a band of rows on AMX tiles (matmul_amx.cc): y[t][r] = x[t] . w[r] for r < w.rows,
+// t < tokens. Requires amx_usable() and amx_supports(w).
+void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, float* y,
+            int64_t ldy);
+}  // namespace amx
 #undef DSX_DECLARE_CPU_KERNELS
 
 }  // namespace dsx::kernels::cpu

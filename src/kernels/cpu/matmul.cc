@@ -11,6 +11,7 @@ using MatmulFn = void (*)(const float* x, int64_t ldx, int64_t tokens, const Wei
 // nullptr: no SIMD kernel for this combination, use the reference.
 MatmulFn pick(const WeightView& w, Backend backend) {
   switch (backend) {
+    case Backend::Amx:
     case Backend::Avx512:
       switch (w.type) {
         case DType::F32:
@@ -48,6 +49,10 @@ MatmulFn pick(const WeightView& w, Backend backend) {
 void matmul_rows(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, float* y,
                  int64_t ldy, Backend backend) {
   if (tokens <= 0 || w.rows <= 0) return;
+  // Only AMX reads the tile layout (and it exists only where AMX is usable).
+  if (backend != Backend::Reference && (backend == Backend::Amx || w.tiled) && amx_supports(w))
+    return amx::matmul(x, ldx, tokens, w, y, ldy);
+  if (w.tiled) return matmul_reference(x, ldx, tokens, w, y, ldy);
   if (MatmulFn fn = pick(w, backend)) {
     fn(x, ldx, tokens, w, 0, w.rows, y, ldy);
   } else {

@@ -12,6 +12,10 @@ float WeightView::at(int64_t r, int64_t c) const {
     const int64_t group = r / kInterleaveRows * kInterleaveRows * cols;
     i = group + (c / piece * kInterleaveRows + r % kInterleaveRows) * piece + c % piece;
   }
+  if (tiled && r < rows / kTileGroupRows * kTileGroupRows) {
+    const int64_t group = r / kTileGroupRows * kTileGroupRows * cols;
+    i = group + (c / kTileCols * kTileGroupRows + r % kTileGroupRows) * kTileCols + c % kTileCols;
+  }
   switch (type) {
     case DType::F32:
       return static_cast<const float*>(data)[i];

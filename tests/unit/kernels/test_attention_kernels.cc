@@ -18,8 +18,8 @@ namespace {
 std::vector<Backend> backends() {
   std::vector<Backend> out = {Backend::Reference};
   const Backend best = best_backend();
-  if (best == Backend::Avx2 || best == Backend::Avx512) out.push_back(Backend::Avx2);
-  if (best == Backend::Avx512) out.push_back(Backend::Avx512);
+  if (best >= Backend::Avx2) out.push_back(Backend::Avx2);
+  if (best >= Backend::Avx512) out.push_back(Backend::Avx512);
   return out;
 }
 

@@ -32,7 +32,7 @@ namespace {
 std::vector<Backend> simd_backends() {
   std::vector<Backend> out;
   const Backend best = best_backend();
-  if (best == Backend::Avx512) out = {Backend::Avx2, Backend::Avx512};
+  if (best >= Backend::Avx512) out = {Backend::Avx2, Backend::Avx512};
   if (best == Backend::Avx2) out = {Backend::Avx2};
   return out;
 }
