@@ -118,17 +118,19 @@ inline void transpose16(__m512i r[16]) {
   }
 }
 
+// The first and the last 16 of 32 bf16 as float32.
+inline __m512 widen_lo(__m512i v) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(v)), 16));
+}
+inline __m512 widen_hi(__m512i v) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(v, 1)), 16));
+}
+
 // The three bf16 parts of 32 floats, as 16 words of pairs each.
 inline void split32(const float* x, __m512i* hi, __m512i* mid, __m512i* lo) {
   const __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
-  auto widen_lo = [](__m512i v) {  // the first 16 bf16 of v as float32
-    return _mm512_castsi512_ps(
-        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(v)), 16));
-  };
-  auto widen_hi = [](__m512i v) {
-    return _mm512_castsi512_ps(
-        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(v, 1)), 16));
-  };
   *hi = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(b, a));
   const __m512 ra = _mm512_sub_ps(a, widen_lo(*hi)), rb = _mm512_sub_ps(b, widen_hi(*hi));
   *mid = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(rb, ra));
