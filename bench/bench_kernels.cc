@@ -5,6 +5,7 @@
 //   GEMM (tokens = 512, prefill): FLOP/s against the measured float32 FMA peak.
 // Each for 1 and 2 threads, on the best backend (and the reference for scale).
 #include <benchmark/benchmark.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,7 +47,25 @@ struct Weights {
   DType type;
   int64_t rows, cols, copies;
   bool interleaved = false, tiled = false;
-  std::vector<uint8_t> bytes;
+  // On transparent huge pages where the kernel grants them, as a loaded model's copy is.
+  struct HugeBytes {
+    uint8_t* p = nullptr;
+    size_t n = 0;
+    void resize(size_t bytes) {
+      n = bytes;
+      void* m = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m == MAP_FAILED) throw std::bad_alloc();
+      madvise(m, n, MADV_HUGEPAGE);
+      p = static_cast<uint8_t*>(m);
+    }
+    uint8_t* data() const { return p; }
+    uint8_t* begin() const { return p; }
+    HugeBytes() = default;
+    HugeBytes(const HugeBytes&) = delete;
+    ~HugeBytes() {
+      if (p) munmap(p, n);
+    }
+  } bytes;
   std::vector<float> scales;
 
   Weights(DType t, int64_t r, int64_t c, int64_t n, bool interleave = false)
@@ -212,10 +231,11 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
 }
 
 void GemmShapeArgs(benchmark::internal::Benchmark* b) {
-  const int64_t shapes[][3] = {{3072, 1024, 512}, {576, 1024, 512}, {1024, 2048, 512},
-                               {4096, 512, 512},  {256, 1024, 192}, {1024, 256, 192},
-                               {512, 1024, 512},  {1024, 512, 512}, {3072, 1024, 16},
-                               {1024, 2048, 16},  {128, 512, 16},   {256, 1024, 6}};
+  const int64_t shapes[][3] = {
+      {3072, 1024, 512}, {576, 1024, 512}, {1024, 2048, 512}, {4096, 512, 512}, {256, 1024, 192},
+      {1024, 256, 192},  {512, 1024, 512}, {1024, 512, 512},  {3072, 1024, 16}, {1024, 2048, 16},
+      {128, 512, 16},    {256, 1024, 6},   {3072, 1024, 1},   {256, 1024, 1},   {1024, 256, 1},
+      {128, 512, 1},     {128815, 1024, 1}};
   for (DType t : {DType::BF16, DType::F8_E4M3})
     for (const auto& s : shapes) b->Args({s[0], s[1], s[2], static_cast<int64_t>(t)});
 }

@@ -51,9 +51,10 @@ bool amx_usable() {
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
     if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
     const bool tiles = (edx & (1u << 24)) != 0 && (edx & (1u << 22)) != 0;  // AMX-TILE, AMX-BF16
+    const bool vbmi = (ecx & (1u << 1)) != 0;  // AVX512_VBMI: the fp8 decode's byte tables
     if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return false;
     const bool avx512_bf16 = (eax & (1u << 5)) != 0;
-    if (!tiles || !avx512_bf16) return false;
+    if (!tiles || !vbmi || !avx512_bf16) return false;
       // Linux hands out the 8 KiB tile state only on request (once per process, for all its
       // threads): ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA.
 #if defined(__linux__) && defined(SYS_arch_prctl)
@@ -108,11 +109,19 @@ int64_t weight_bytes(const MatmulJob& job) {
   return job.w.rows * job.w.cols * dtype_size(job.w.type);
 }
 
-// Requests the first ~16 KiB of rows [r0, ...) of a job's weights.
+// Requests the first ~16 KiB a kernel reads of rows [r0, ...) of a job's weights: the start of
+// the rows, or of a tiled matrix the first tiles of the 4 groups an AMX pass reads side by side.
 void prefetch_head(const MatmulJob& job, int64_t r0) {
   const int64_t row_bytes = job.w.cols * dtype_size(job.w.type);
   const char* begin = static_cast<const char*>(job.w.data) + r0 * row_bytes;
   const int64_t bytes = std::min<int64_t>(16 << 10, (job.w.rows - r0) * row_bytes);
+  if (job.w.tiled) {
+    const int64_t group_bytes = kTileGroupRows * row_bytes;
+    for (int64_t g = 0; g < 4 && g * group_bytes < bytes; ++g)
+      for (int64_t b = 0; b < std::min<int64_t>(4 << 10, group_bytes); b += 64)
+        _mm_prefetch(begin + g * group_bytes + b, _MM_HINT_T1);
+    return;
+  }
   for (int64_t b = 0; b < bytes; b += 64) _mm_prefetch(begin + b, _MM_HINT_T1);
 }
 

@@ -65,10 +65,9 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// Loads the tile shapes for m tokens a tile; a thread keeps its configuration, so this reloads
-// only when m changes.
-void configure(int64_t m) {
-  thread_local int64_t configured = 0;
+// Loads the tile shapes for m tokens a tile, unless they are loaded (configured: the m loaded, 0
+// for none).
+void configure(int64_t m, int64_t& configured) {
   if (configured == m) return;
   TileConfig cfg;
   const auto token_bytes = static_cast<uint16_t>(4 * m);
@@ -138,15 +137,22 @@ inline void split32(const float* x, __m512i* hi, __m512i* mid, __m512i* lo) {
   *lo = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(sb, sa));
 }
 
-// The activation tiles of tokens [0, m) (m <= kPackTokens): xp[block][part][tile][pair][token],
-// a word being a bf16 pair, 16 token slots per pair row (slots >= m hold zeros, unread).
-// part_words = words per part of a block.
-void pack_x(const float* x, int64_t ldx, int64_t m, int64_t cols, uint32_t* xp,
-            int64_t part_words) {
+// Where the activation tiles of a block of n tokens starting at token t0 are, in words (a word
+// being a bf16 pair): the block at t0 * 3 * tiles * 16, [part][tile][pair][n tokens]; so a tile is
+// 16 rows of 4n bytes, and one token's tiles take 64 bytes, not a row of 16 slots each.
+inline int64_t block_offset(int64_t t0, int64_t tiles) {
+  return t0 * 3 * tiles * kPairs;
+}
+
+// The activation tiles of tokens [0, m) (m <= kPackTokens), by blocks of kBlockTokens.
+void pack_x(const float* x, int64_t ldx, int64_t m, int64_t cols, uint32_t* xp) {
+  const int64_t tiles = cols / kTileCols;
   __m512i rows[3][16];
   for (int64_t t0 = 0; t0 < m; t0 += kBlockTokens) {
     const int64_t n = std::min(kBlockTokens, m - t0);
-    uint32_t* block = xp + t0 / kBlockTokens * 3 * part_words;
+    const auto mask = static_cast<__mmask16>((1u << n) - 1u);
+    uint32_t* block = xp + block_offset(t0, tiles);
+    const int64_t part_words = tiles * kPairs * n;
     for (int64_t c = 0; c < cols; c += kTileCols) {
       for (int64_t t = 0; t < kBlockTokens; ++t) {
         if (t < n) {
@@ -155,11 +161,11 @@ void pack_x(const float* x, int64_t ldx, int64_t m, int64_t cols, uint32_t* xp,
           rows[0][t] = rows[1][t] = rows[2][t] = _mm512_setzero_si512();
         }
       }
-      uint32_t* tile = block + c / kTileCols * kPairs * kBlockTokens;
+      uint32_t* tile = block + c / kTileCols * kPairs * n;
       for (int p = 0; p < 3; ++p) {
         transpose16(rows[p]);
         for (int64_t j = 0; j < kPairs; ++j)
-          _mm512_store_si512(tile + p * part_words + j * kBlockTokens, rows[p][j]);
+          _mm512_mask_storeu_epi32(tile + p * part_words + j * n, mask, rows[p][j]);
       }
     }
   }
@@ -180,15 +186,48 @@ struct GroupTiles {
   const uint8_t* next = nullptr;     // stream: the group the next pass reads in this one's place
 };
 
-// fp8 codes -> the bf16 of q * 2^-8, 32 at a time. The f16 bits of q * 2^-8 come from moving bits
-// (simd.h, DSX_FP8_F16_MASK); f16 -> f32 -> bf16 is exact, as q has 4 significant bits.
-inline void decode_fp8_32(const uint8_t* src, uint16_t* dst) {
-  const __m256i codes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
-  const __m512i f16 = _mm512_and_si512(_mm512_slli_epi16(_mm512_cvtepi8_epi16(codes), 7),
-                                       _mm512_set1_epi16(DSX_FP8_F16_MASK));
-  const __m512 a = _mm512_cvtph_ps(_mm512_castsi512_si256(f16));
-  const __m512 b = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(f16, 1));
-  _mm512_storeu_si512(dst, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(b, a)));
+// fp8 code -> bf16 of q * 2^-8, by table: the low and the high byte of the bf16 for each
+// magnitude code (0..127), which the sign bit completes. q * 2^-8 is what the f16 route of the
+// vector kernels decodes (simd.h, DSX_FP8_F16_MASK); its bf16 is exact, as q has 4 significant
+// bits.
+struct alignas(64) Fp8Bytes {
+  uint8_t lo[128], hi[128];
+  uint8_t order[64];  // codes reordered so that byte unpacking leaves the words in order
+};
+const Fp8Bytes& fp8_bytes() {
+  static const Fp8Bytes table = [] {
+    Fp8Bytes t;
+    for (int i = 0; i < 128; ++i) {
+      const uint16_t bits = f32_to_bf16(f16_to_f32(static_cast<uint16_t>(i << 7)));
+      t.lo[i] = static_cast<uint8_t>(bits & 0xff);
+      t.hi[i] = static_cast<uint8_t>(bits >> 8);
+    }
+    // unpacklo/hi_epi8 interleave within 128-bit lanes: lane L of the low result takes bytes
+    // 16L..16L+7, of the high one 16L+8..16L+15. Words 0..31 (the first row) go to the low result.
+    for (int lane = 0; lane < 4; ++lane)
+      for (int j = 0; j < 8; ++j) {
+        t.order[lane * 16 + j] = static_cast<uint8_t>(lane * 8 + j);
+        t.order[lane * 16 + 8 + j] = static_cast<uint8_t>(32 + lane * 8 + j);
+      }
+    return t;
+  }();
+  return table;
+}
+
+// Two rows of 32 fp8 codes (a, b) -> 64 bf16 at dst (a's then b's).
+inline void decode_fp8_rows(const uint8_t* a, const uint8_t* b, uint16_t* dst, const Fp8Bytes& t) {
+  const __m512i codes = _mm512_permutexvar_epi8(
+      _mm512_load_si512(t.order),
+      _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1));
+  const __m512i lo =
+      _mm512_permutex2var_epi8(_mm512_load_si512(t.lo), codes, _mm512_load_si512(t.lo + 64));
+  __m512i hi =
+      _mm512_permutex2var_epi8(_mm512_load_si512(t.hi), codes, _mm512_load_si512(t.hi + 64));
+  hi = _mm512_ternarylogic_epi32(hi, codes, _mm512_set1_epi8(static_cast<char>(0x80)), 0xf8);
+  _mm512_storeu_si512(dst, _mm512_unpacklo_epi8(lo, hi));
+  _mm512_storeu_si512(dst + 32, _mm512_unpackhi_epi8(lo, hi));
 }
 
 // Decodes fp8 tile kb of a group into its half of the group's buffer; returns that half.
@@ -196,7 +235,10 @@ inline const uint8_t* decode_tile(const GroupTiles& g, int64_t kb) {
   const uint8_t* codes = g.codes + kb * g.code_step;
   const uint8_t* half = g.base + kb % 2 * kTileBf16Bytes;
   auto* out = reinterpret_cast<uint16_t*>(const_cast<uint8_t*>(half));
-  for (int64_t r = 0; r < kRows; ++r) decode_fp8_32(codes + r * g.code_stride, out + r * kTileCols);
+  const Fp8Bytes& t = fp8_bytes();
+  for (int64_t r = 0; r < kRows; r += 2)
+    decode_fp8_rows(codes + r * g.code_stride, codes + (r + 1) * g.code_stride, out + r * kTileCols,
+                    t);
   return half;
 }
 
@@ -235,16 +277,23 @@ GroupTiles prepare_group(const WeightView& w, int64_t g, uint16_t* buf, bool one
   auto source = [&](int64_t kb, int64_t r) {
     return src + (tiled ? (kb * kRows + r) * kTileCols : r * cols + kb * kTileCols) * elem;
   };
+  const Fp8Bytes& table = fp8_bytes();
+  const uint8_t zeros[kTileCols] = {};  // the codes of an absent row
   for (int64_t kb = 0; kb < cols / kTileCols; ++kb) {
     uint16_t* tile = buf + kb * kRows * kTileCols;
-    for (int64_t r = 0; r < kRows; ++r) {
+    for (int64_t r = 0; r < kRows; r += 2) {
       uint16_t* out = tile + r * kTileCols;
-      if (r >= grp.rows) {
-        std::memset(out, 0, kTileCols * 2);
-      } else if (fp8) {
-        decode_fp8_32(source(kb, r), out);
-      } else {
-        std::memcpy(out, source(kb, r), kTileCols * 2);
+      if (fp8) {
+        decode_fp8_rows(r < grp.rows ? source(kb, r) : zeros,
+                        r + 1 < grp.rows ? source(kb, r + 1) : zeros, out, table);
+        continue;
+      }
+      for (int64_t i = r; i < r + 2; ++i, out += kTileCols) {
+        if (i < grp.rows) {
+          std::memcpy(out, source(kb, i), kTileCols * 2);
+        } else {
+          std::memset(out, 0, kTileCols * 2);
+        }
       }
     }
   }
@@ -253,7 +302,14 @@ GroupTiles prepare_group(const WeightView& w, int64_t g, uint16_t* buf, bool one
   return grp;
 }
 
-// Requests the tile kPrefetchTiles after tile kb of a group read from memory (of `tiles`).
+// A request for the line at p into L1. As an asm statement: GCC (12, -O2) deleted every
+// _mm_prefetch of this file, having judged the helpers that issue them free of effects.
+inline void request_line(const void* p) {
+  asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
+}
+
+// Requests the tile kPrefetchTiles after tile kb of a group read from memory (of `tiles`), or past
+// the group's end the next pass's.
 inline void request_ahead(const GroupTiles& g, int64_t kb, int64_t tiles) {
   int64_t ahead = kb + kPrefetchTiles;
   const uint8_t* base = g.codes ? g.codes : g.base;
@@ -262,9 +318,12 @@ inline void request_ahead(const GroupTiles& g, int64_t kb, int64_t tiles) {
     base = g.next, ahead -= tiles;
   }
   const int64_t step = g.codes ? g.code_step : g.step, stride = g.codes ? g.code_stride : g.stride;
-  const char* at = reinterpret_cast<const char*>(base + ahead * step);
-  for (int64_t r = 0; r < kRows; r += stride < 64 ? 64 / stride : 1)
-    _mm_prefetch(at + r * stride, _MM_HINT_T0);
+  const uint8_t* at = base + ahead * step;
+  if (step == kRows * stride) {  // the tile's rows are one run of bytes
+    for (int64_t b = 0; b < step; b += 64) request_line(at + b);
+  } else {
+    for (int64_t r = 0; r < kRows; ++r) request_line(at + r * stride);
+  }
 }
 
 // One group inside a pass: its weight tile kb against the three activation tiles.
@@ -284,17 +343,17 @@ inline void request_ahead(const GroupTiles& g, int64_t kb, int64_t tiles) {
 
 // The accumulators of NG groups over tiles [kb0, kb1), from zero, stored to sums[g][row][token].
 template <int NG>
-void pass(const uint32_t* xp, int64_t part_words, const GroupTiles* grp, int64_t kb0, int64_t kb1,
-          int64_t tiles, bool stream, float (*sums)[kRows][kBlockTokens]) {
+void pass(const uint32_t* xp, int64_t n, int64_t part_words, const GroupTiles* grp, int64_t kb0,
+          int64_t kb1, int64_t tiles, bool stream, float (*sums)[kRows][kBlockTokens]) {
   _tile_zero(DSX_TC0);
   if constexpr (NG > 1) _tile_zero(DSX_TC1);
   if constexpr (NG > 2) _tile_zero(DSX_TC2);
   if constexpr (NG > 3) _tile_zero(DSX_TC3);
   for (int64_t kb = kb0; kb < kb1; ++kb) {
-    const uint32_t* xt = xp + kb * kPairs * kBlockTokens;
-    _tile_loadd(DSX_TX_HI, xt, 64);
-    _tile_loadd(DSX_TX_MID, xt + part_words, 64);
-    _tile_loadd(DSX_TX_LO, xt + 2 * part_words, 64);
+    const uint32_t* xt = xp + kb * kPairs * n;
+    _tile_loadd(DSX_TX_HI, xt, 4 * n);
+    _tile_loadd(DSX_TX_MID, xt + part_words, 4 * n);
+    _tile_loadd(DSX_TX_LO, xt + 2 * part_words, 4 * n);
     DSX_GROUP_STEP(0, DSX_TC0)
     DSX_GROUP_STEP(1, DSX_TC1)
     DSX_GROUP_STEP(2, DSX_TC2)
@@ -307,17 +366,18 @@ void pass(const uint32_t* xp, int64_t part_words, const GroupTiles* grp, int64_t
 }
 #undef DSX_GROUP_STEP
 
-void run_pass(int ng, const uint32_t* xp, int64_t part_words, const GroupTiles* grp, int64_t kb0,
-              int64_t kb1, int64_t tiles, bool stream, float (*sums)[kRows][kBlockTokens]) {
+void run_pass(int ng, const uint32_t* xp, int64_t n, int64_t part_words, const GroupTiles* grp,
+              int64_t kb0, int64_t kb1, int64_t tiles, bool stream,
+              float (*sums)[kRows][kBlockTokens]) {
   switch (ng) {
     case 1:
-      return pass<1>(xp, part_words, grp, kb0, kb1, tiles, stream, sums);
+      return pass<1>(xp, n, part_words, grp, kb0, kb1, tiles, stream, sums);
     case 2:
-      return pass<2>(xp, part_words, grp, kb0, kb1, tiles, stream, sums);
+      return pass<2>(xp, n, part_words, grp, kb0, kb1, tiles, stream, sums);
     case 3:
-      return pass<3>(xp, part_words, grp, kb0, kb1, tiles, stream, sums);
+      return pass<3>(xp, n, part_words, grp, kb0, kb1, tiles, stream, sums);
     default:
-      return pass<4>(xp, part_words, grp, kb0, kb1, tiles, stream, sums);
+      return pass<4>(xp, n, part_words, grp, kb0, kb1, tiles, stream, sums);
   }
 }
 
@@ -336,9 +396,7 @@ void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, fl
   const bool fp8 = w.type == DType::F8_E4M3;
   const int64_t groups = (w.rows + kRows - 1) / kRows;
   const int64_t block_tiles = fp8 ? w.block / kTileCols : tiles;
-  const int64_t part_words = tiles * kPairs * kBlockTokens;  // one part of one token block
-  uint32_t* xp =
-      scratch<uint32_t>(0, static_cast<size_t>(kPackTokens / kBlockTokens * 3 * part_words));
+  uint32_t* xp = scratch<uint32_t>(0, static_cast<size_t>(block_offset(kPackTokens, tiles)));
   // Decoded or padded groups of a pass: kPassGroups x [tiles][16][32] bf16.
   const bool any_copy = fp8 || w.rows % kRows != 0;  // fp8 decodes into it tile by tile too
   const int64_t buf_elems = std::max(kRows * cols, 2 * kRows * kTileCols);  // per group
@@ -346,10 +404,11 @@ void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, fl
       any_copy ? scratch<uint16_t>(1, static_cast<size_t>(kPassGroups * buf_elems)) : nullptr;
   alignas(64) float sums[kPassGroups][kRows][kBlockTokens];
   alignas(64) float acc[kPassGroups][kRows][kBlockTokens];  // fp8: the sum over scale blocks
+  int64_t configured = 0;
 
   for (int64_t p0 = 0; p0 < tokens; p0 += kPackTokens) {
     const int64_t pt = std::min(kPackTokens, tokens - p0);
-    pack_x(x + p0 * ldx, ldx, pt, cols, xp, part_words);
+    pack_x(x + p0 * ldx, ldx, pt, cols, xp);
     for (int64_t g0 = 0; g0 < groups; g0 += kPassGroups) {
       const int ng = static_cast<int>(std::min(kPassGroups, groups - g0));
       GroupTiles grp[kPassGroups];
@@ -361,13 +420,19 @@ void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, fl
           grp[i].next = (grp[i].codes ? grp[i].codes : grp[i].base) +
                         kPassGroups * kRows * cols * (fp8 ? 1 : 2);
       }
+      if (g0 == 0) {  // the first pass: no pass before requested its tiles
+        for (int i = 0; i < ng; ++i)
+          for (int64_t kb = -kPrefetchTiles; kb < 0; ++kb)
+            if (grp[i].stream) request_ahead(grp[i], kb, tiles);
+      }
       for (int64_t t0 = 0; t0 < pt; t0 += kBlockTokens) {
         const int64_t m = std::min(kBlockTokens, pt - t0);
-        configure(m);
-        const uint32_t* xb = xp + t0 / kBlockTokens * 3 * part_words;
+        configure(m, configured);
+        const uint32_t* xb = xp + block_offset(t0, tiles);
+        const int64_t part_words = tiles * kPairs * m;
         const bool stream = t0 == 0;  // later token blocks find the weights in cache
         for (int64_t kb = 0, b = 0; kb < tiles; kb += block_tiles, ++b) {
-          run_pass(ng, xb, part_words, grp, kb, std::min(tiles, kb + block_tiles), tiles, stream,
+          run_pass(ng, xb, m, part_words, grp, kb, std::min(tiles, kb + block_tiles), tiles, stream,
                    sums);
           if (!fp8) break;
           for (int i = 0; i < ng; ++i) {
@@ -384,6 +449,9 @@ void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, fl
       }
     }
   }
+  // Hands the tiles back: a thread that keeps tile data makes every context switch save and
+  // restore its 8 KiB, and the pool's threads sleep and wake between the forward pass's steps.
+  _tile_release();
 }
 
 }  // namespace dsx::kernels::cpu::amx

@@ -27,12 +27,12 @@
 #if defined(__clang__)
 #define DSX_BEGIN_AVX2 _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c\"))), apply_to = function)")
 #define DSX_BEGIN_AVX512 _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c\"))), apply_to = function)")
-#define DSX_BEGIN_AMX _Pragma("clang attribute push(__attribute__((target(\"amx-tile,amx-bf16,avx512bf16,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c\"))), apply_to = function)")
+#define DSX_BEGIN_AMX _Pragma("clang attribute push(__attribute__((target(\"amx-tile,amx-bf16,avx512bf16,avx512vbmi,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c\"))), apply_to = function)")
 #define DSX_END_TARGET _Pragma("clang attribute pop")
 #else
 #define DSX_BEGIN_AVX2 _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,f16c\")")
 #define DSX_BEGIN_AVX512 _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c\")")
-#define DSX_BEGIN_AMX _Pragma("GCC push_options") _Pragma("GCC target(\"amx-tile,amx-bf16,avx512bf16,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c\")")
+#define DSX_BEGIN_AMX _Pragma("GCC push_options") _Pragma("GCC target(\"amx-tile,amx-bf16,avx512bf16,avx512vbmi,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c\")")
 #define DSX_END_TARGET _Pragma("GCC pop_options")
 #endif
 // clang-format on
