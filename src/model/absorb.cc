@@ -97,7 +97,7 @@ void build_absorbed_weights(const ModelConfig& c, MlaWeights& w) {
       uv.data = base + lora * nope;
     }
     // The copy is ours to lay out as the kernels read fastest (see interleave_weights).
-    if (kernels::can_interleave(uk)) kernels::interleave_rows(uk, uk_data);
+    lay_out_copy(uk, uk_data);
   }
   w.absorbed_storage = std::move(storage);
 }

@@ -74,6 +74,10 @@ void interleave_kv_b(MlaWeights& a, const SafeTensors& st) {
 
 }  // namespace
 
+void lay_out_copy(WeightView& w, void* data) {
+  lay_out(w, data, layout_for(w));
+}
+
 void interleave_weights(ModelWeights& w, const SafeTensors& st) {
   for (LayerWeights& l : w.layers) interleave_kv_b(l.attn, st);
   for (MtpWeights& m : w.mtp) interleave_kv_b(m.layer.attn, st);

@@ -120,10 +120,13 @@ struct MlaWeights {
 void build_absorbed_weights(const ModelConfig& c, MlaWeights& w);
 
 // Where the weights are a private copy (SafeTensors::writable), rewrites every matrix that only
-// matmul reads into the interleaved layout, in place (kernels::interleave_rows); others, and
-// matrices that cannot take the layout, stay row-major. Results are bit-identical either way.
+// matmul reads into the layout its kernels read fastest, in place: the tile layout where AMX
+// multiplies it (kernels::tile_rows), else the interleaved one (kernels::interleave_rows); others,
+// and matrices that cannot take a layout, stay row-major. Results are bit-identical either way.
 struct ModelWeights;
 void interleave_weights(ModelWeights& w, const SafeTensors& st);
+// The same for a matrix the model built itself (data: its writable bytes).
+void lay_out_copy(WeightView& w, void* data);
 
 struct MlpWeights {
   WeightView gate;  // [inter, hidden]
