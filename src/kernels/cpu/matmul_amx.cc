@@ -381,11 +381,25 @@ void run_pass(int ng, const uint32_t* xp, int64_t n, int64_t part_words, const G
   }
 }
 
-// Rows [first, first + rows) of tokens [0, m) of y (row stride ldy) from sums[row][token].
+// Rows [first, first + rows) of tokens [0, m) of y (row stride ldy) from sums[row][token]: one
+// transpose, then a row of outputs per token.
 void write_out(const float (*sums)[kBlockTokens], int64_t first, int64_t rows, int64_t m, float* y,
                int64_t ldy) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t t = 0; t < m; ++t) y[t * ldy + first + r] = sums[r][t];
+  const auto mask = static_cast<__mmask16>((1u << rows) - 1u);
+  if (m == 1) {  // decode: column 0
+    const __m512i column =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(kBlockTokens));
+    _mm512_mask_storeu_ps(
+        y + first, mask,
+        _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, column, &sums[0][0], 4));
+    return;
+  }
+  __m512i r[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_load_si512(sums[i]);
+  transpose16(r);
+  for (int64_t t = 0; t < m; ++t)
+    _mm512_mask_storeu_ps(y + t * ldy + first, mask, _mm512_castsi512_ps(r[t]));
 }
 
 }  // namespace
