@@ -163,6 +163,10 @@ void pack_x(const float* x, int64_t ldx, int64_t m, int64_t cols, uint32_t* xp) 
       }
       uint32_t* tile = block + c / kTileCols * kPairs * n;
       for (int p = 0; p < 3; ++p) {
+        if (n == 1) {  // one token: its 16 pairs are the tile's 16 rows of one word
+          _mm512_storeu_si512(tile + p * part_words, rows[p][0]);
+          continue;
+        }
         transpose16(rows[p]);
         for (int64_t j = 0; j < kPairs; ++j)
           _mm512_mask_storeu_epi32(tile + p * part_words + j * n, mask, rows[p][j]);
@@ -244,8 +248,8 @@ inline const uint8_t* decode_tile(const GroupTiles& g, int64_t kb) {
 
 // A group of the band as tiles a pass can read. bf16 whole groups are read in place. fp8 whole
 // groups are decoded tile by tile as the pass goes when `one_pass` (a single token block: each
-// tile is used once), else decoded whole up front into `buf`; a last partial group is copied
-// into `buf`, padded with zero rows (buf: tile layout, 16 x cols bf16).
+// tile is used once; the caller decodes tile 0), else decoded whole up front into `buf`; a last
+// partial group is copied into `buf`, padded with zero rows (buf: tile layout, 16 x cols bf16).
 GroupTiles prepare_group(const WeightView& w, int64_t g, uint16_t* buf, bool one_pass) {
   const bool fp8 = w.type == DType::F8_E4M3;
   const int64_t cols = w.cols, elem = fp8 ? 1 : 2;
@@ -265,7 +269,6 @@ GroupTiles prepare_group(const WeightView& w, int64_t g, uint16_t* buf, bool one
       grp.code_step = tiled ? kRows * kTileCols : kTileCols;
       grp.code_stride = tiled ? kTileCols : cols;
       grp.base = reinterpret_cast<const uint8_t*>(buf), grp.step = 0, grp.stride = kTileCols * 2;
-      decode_tile(grp, 0);
     } else {
       grp.base = src;
       grp.step = tiled ? kTileBf16Bytes : kTileCols * 2;
@@ -439,6 +442,8 @@ void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, fl
           for (int64_t kb = -kPrefetchTiles; kb < 0; ++kb)
             if (grp[i].stream) request_ahead(grp[i], kb, tiles);
       }
+      for (int i = 0; i < ng; ++i)  // fp8 decoded as the pass goes: its first tile now
+        if (grp[i].codes) decode_tile(grp[i], 0);
       for (int64_t t0 = 0; t0 < pt; t0 += kBlockTokens) {
         const int64_t m = std::min(kBlockTokens, pt - t0);
         configure(m, configured);
