@@ -220,11 +220,13 @@ const Fp8Bytes& fp8_bytes() {
 
 // Two rows of 32 fp8 codes (a, b) -> 64 bf16 at dst (a's then b's).
 inline void decode_fp8_rows(const uint8_t* a, const uint8_t* b, uint16_t* dst, const Fp8Bytes& t) {
-  const __m512i codes = _mm512_permutexvar_epi8(
-      _mm512_load_si512(t.order),
-      _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1));
+  const __m512i both =
+      b == a + kTileCols  // adjacent rows (the tile layout): one load
+          ? _mm512_loadu_si512(a)
+          : _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1);
+  const __m512i codes = _mm512_permutexvar_epi8(_mm512_load_si512(t.order), both);
   const __m512i lo =
       _mm512_permutex2var_epi8(_mm512_load_si512(t.lo), codes, _mm512_load_si512(t.lo + 64));
   __m512i hi =
