@@ -17,21 +17,30 @@ bool can_interleave(const WeightView& w) {
   return w.cols > 0 && row_bytes % kInterleaveBytes == 0;
 }
 
+namespace {
+
+// Rewrites the whole groups of `group_rows` rows (row_bytes each) at data in place so that each
+// group stores its rows' `piece`-byte pieces side by side: [row_bytes / piece][group_rows][piece].
+// The rows after the last whole group stay as they are.
+void regroup(uint8_t* data, int64_t rows, int64_t row_bytes, int64_t group_rows, int64_t piece) {
+  const int64_t group_bytes = group_rows * row_bytes;
+  std::vector<uint8_t> copy(static_cast<size_t>(group_bytes));  // one group, row-major
+  for (int64_t g = 0; g < rows / group_rows; ++g) {
+    uint8_t* group = data + g * group_bytes;
+    std::memcpy(copy.data(), group, static_cast<size_t>(group_bytes));
+    for (int64_t p = 0; p < row_bytes / piece; ++p)
+      for (int64_t r = 0; r < group_rows; ++r)
+        std::memcpy(group + (p * group_rows + r) * piece, copy.data() + r * row_bytes + p * piece,
+                    static_cast<size_t>(piece));
+  }
+}
+
+}  // namespace
+
 void interleave_rows(WeightView& w, void* data) {
   if (!can_interleave(w)) throw Error("interleave_rows: matrix cannot take the interleaved layout");
-  const int64_t row_bytes = w.cols * static_cast<int64_t>(dtype_size(w.type));
-  const int64_t pieces = row_bytes / kInterleaveBytes;
-  const int64_t group_bytes = kInterleaveRows * row_bytes;
-  std::vector<uint8_t> rows(static_cast<size_t>(group_bytes));  // one group, row-major
-  auto* bytes = static_cast<uint8_t*>(data);
-  for (int64_t g = 0; g < w.rows / kInterleaveRows; ++g) {
-    uint8_t* group = bytes + g * group_bytes;
-    std::memcpy(rows.data(), group, static_cast<size_t>(group_bytes));
-    for (int64_t p = 0; p < pieces; ++p)
-      for (int64_t r = 0; r < kInterleaveRows; ++r)
-        std::memcpy(group + (p * kInterleaveRows + r) * kInterleaveBytes,
-                    rows.data() + r * row_bytes + p * kInterleaveBytes, kInterleaveBytes);
-  }
+  regroup(static_cast<uint8_t*>(data), w.rows, w.cols * static_cast<int64_t>(dtype_size(w.type)),
+          kInterleaveRows, kInterleaveBytes);
   w.interleaved = true;
 }
 
@@ -53,20 +62,9 @@ bool can_tile(const WeightView& w) {
 
 void tile_rows(WeightView& w, void* data) {
   if (!can_tile(w)) throw Error("tile_rows: matrix cannot take the tile layout");
+  // A tile's row is a piece: the interleaving of groups of 16 with kTileCols-element pieces.
   const auto elem = static_cast<int64_t>(dtype_size(w.type));
-  const int64_t row_bytes = w.cols * elem;
-  const int64_t group_bytes = kTileGroupRows * row_bytes;
-  std::vector<uint8_t> rows(static_cast<size_t>(group_bytes));  // one group, row-major
-  auto* bytes = static_cast<uint8_t*>(data);
-  for (int64_t g = 0; g < w.rows / kTileGroupRows; ++g) {
-    uint8_t* group = bytes + g * group_bytes;
-    std::memcpy(rows.data(), group, static_cast<size_t>(group_bytes));
-    uint8_t* out = group;  // tile by tile: [row][kTileCols elements]
-    for (int64_t c = 0; c < w.cols; c += kTileCols)
-      for (int64_t r = 0; r < kTileGroupRows; ++r, out += kTileCols * elem)
-        std::memcpy(out, rows.data() + r * row_bytes + c * elem,
-                    static_cast<size_t>(kTileCols * elem));
-  }
+  regroup(static_cast<uint8_t*>(data), w.rows, w.cols * elem, kTileGroupRows, kTileCols * elem);
   w.tiled = true;
 }
 
