@@ -2,28 +2,9 @@
 // any x86-64 and uses AVX2 or AVX-512 where present. Internal to kernels/; use ops.h.
 #pragma once
 
-#include <cstdint>
-#include <vector>
-
 #include "kernels/ops.h"
 
 namespace dsx::kernels::cpu {
-
-// Scratch slots, one buffer each per thread: the vector kernels' scaled x (GEMV), packed x and
-// packed weights (GEMM); AMX's packed activations and decoded or padded weights.
-enum ScratchSlot : int { kScaledX, kPackedX, kPackedW, kAmxX, kAmxW, kScratchSlots };
-
-// `count` elements of T in this thread's buffer for `slot`, 64-byte aligned, grown on first use
-// (so warm calls allocate nothing). Valid until the thread asks for the same slot again.
-template <class T>
-T* thread_scratch(ScratchSlot slot, size_t count) {
-  thread_local std::vector<uint8_t> bufs[kScratchSlots];
-  std::vector<uint8_t>& buf = bufs[slot];
-  const size_t bytes = count * sizeof(T) + 64;
-  if (buf.size() < bytes) buf.resize(bytes);
-  const auto addr = reinterpret_cast<uintptr_t>(buf.data());
-  return reinterpret_cast<T*>(buf.data() + (64 - addr % 64) % 64);
-}
 
 // matmul over a band of rows (w.rows is the band height; y points at the band's first column).
 // Falls back to the reference for types or backends without a SIMD path.

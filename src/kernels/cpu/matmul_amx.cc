@@ -80,6 +80,18 @@ void configure(int64_t m, int64_t& configured) {
   configured = m;
 }
 
+// Per-thread scratch, 64-byte aligned and grown on first use (warm calls allocate nothing).
+// Slots: 0 packed activations, 1 decoded or padded weights.
+template <class T>
+T* scratch(int slot, size_t count) {
+  thread_local std::vector<uint8_t> bufs[2];
+  std::vector<uint8_t>& buf = bufs[slot];
+  const size_t bytes = count * sizeof(T) + 64;
+  if (buf.size() < bytes) buf.resize(bytes);
+  const auto addr = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<T*>(buf.data() + (64 - addr % 64) % 64);
+}
+
 // In place: r[i][j] <- r[j][i], 16 x 16 32-bit words.
 inline void transpose16(__m512i r[16]) {
   __m512i t[16];
@@ -225,8 +237,8 @@ inline void decode_fp8_rows(const uint8_t* a, const uint8_t* b, uint16_t* dst, c
   _mm512_storeu_si512(dst + 32, _mm512_unpackhi_epi8(lo, hi));
 }
 
-// Decodes fp8 tile kb of a group into its half of the group's buffer.
-inline void decode_tile(const GroupTiles& g, int64_t kb) {
+// Decodes fp8 tile kb of a group into its half of the group's buffer; returns that half.
+inline const uint8_t* decode_tile(const GroupTiles& g, int64_t kb) {
   const uint8_t* codes = g.codes + kb * g.code_step;
   const uint8_t* half = g.base + kb % 2 * kTileBf16Bytes;
   auto* out = reinterpret_cast<uint16_t*>(const_cast<uint8_t*>(half));
@@ -234,6 +246,7 @@ inline void decode_tile(const GroupTiles& g, int64_t kb) {
   for (int64_t r = 0; r < kRows; r += 2)
     decode_fp8_rows(codes + r * g.code_stride, codes + (r + 1) * g.code_stride, out + r * kTileCols,
                     t);
+  return half;
 }
 
 // A group of the band as tiles a pass can read. bf16 whole groups are read in place. fp8 whole
@@ -403,14 +416,12 @@ void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, fl
   const bool fp8 = w.type == DType::F8_E4M3;
   const int64_t groups = (w.rows + kRows - 1) / kRows;
   const int64_t block_tiles = fp8 ? w.block / kTileCols : tiles;
-  uint32_t* xp =
-      thread_scratch<uint32_t>(kAmxX, static_cast<size_t>(block_offset(kPackTokens, tiles)));
+  uint32_t* xp = scratch<uint32_t>(0, static_cast<size_t>(block_offset(kPackTokens, tiles)));
   // Decoded or padded groups of a pass: kPassGroups x [tiles][16][32] bf16.
   const bool any_copy = fp8 || w.rows % kRows != 0;  // fp8 decodes into it tile by tile too
   const int64_t buf_elems = std::max(kRows * cols, 2 * kRows * kTileCols);  // per group
   uint16_t* bufs =
-      any_copy ? thread_scratch<uint16_t>(kAmxW, static_cast<size_t>(kPassGroups * buf_elems))
-               : nullptr;
+      any_copy ? scratch<uint16_t>(1, static_cast<size_t>(kPassGroups * buf_elems)) : nullptr;
   alignas(64) float sums[kPassGroups][kRows][kBlockTokens];
   alignas(64) float acc[kPassGroups][kRows][kBlockTokens];  // fp8: the sum over scale blocks
   int64_t configured = 0;

@@ -85,6 +85,17 @@ inline void scale_x(const float* x, int64_t c0, int64_t c1, const float* scale_r
   }
 }
 
+// Per-thread scratch (slot 0: GEMV's scaled x, slot 1: GEMM's packed x, slot 2: its packed
+// weights), 64-byte aligned and grown on first use, so warm calls allocate nothing.
+inline float* scratch(int slot, size_t floats) {
+  thread_local std::vector<float> bufs[3];
+  std::vector<float>& buf = bufs[slot];
+  const size_t align = 64 / sizeof(float);
+  if (buf.size() < floats + align) buf.resize(floats + align);
+  const auto addr = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - addr % 64) % 64) / sizeof(float);
+}
+
 // Walks a region into L2 a few lines per call, never past its end (GEMV and the few-token path
 // fetch the next tile's rows this way while computing the current one).
 struct LinePrefetcher {
@@ -263,7 +274,7 @@ inline void gemv(const float* x, const WeightView& w, int64_t r0, int64_t n, flo
     gemv_rows<W>(x, data + r0 * w.cols, n, w.cols, w.interleaved, y);
   } else {
     const int64_t scale_cols = (w.cols + w.block - 1) / w.block;
-    float* xs = thread_scratch<float>(kScaledX, static_cast<size_t>(w.cols));  // [cols] scaled x
+    float* xs = scratch(0, static_cast<size_t>(w.cols));  // [cols] scaled x
     for (int64_t i = 0; i < n;) {
       const int64_t srow = (r0 + i) / w.block;
       const int64_t end = std::min(n, (srow + 1) * w.block - r0);
@@ -426,8 +437,7 @@ inline void gemm_small(const float* x, int64_t ldx, int64_t tokens, const Weight
     small_rows<W>(x, ldx, tokens, data + r0 * w.cols, n, w.cols, w.interleaved, y, ldy);
   } else {
     const int64_t scale_cols = (w.cols + w.block - 1) / w.block;
-    float* xs = thread_scratch<float>(
-        kScaledX, static_cast<size_t>(tokens * w.cols));  // [tokens, cols] scaled x
+    float* xs = scratch(0, static_cast<size_t>(tokens * w.cols));  // [tokens, cols] scaled x
     for (int64_t i = 0; i < n;) {
       const int64_t srow = (r0 + i) / w.block;
       const int64_t end = std::min(n, (srow + 1) * w.block - r0);
@@ -579,10 +589,10 @@ inline void gemm_block(const float* x, int64_t ldx, int64_t tokens, const Weight
   const int64_t xblock = col_blocks * kBlockTokens * kPackLd;  // one token block of xp
   // xp: [token block][column block][kBlockTokens][kBlockCols]; wp: [tile][column block]
   // [kTileRows][kBlockCols] for the current row block.
-  float* xp = thread_scratch<float>(kPackedX, static_cast<size_t>(token_blocks * xblock));
+  float* xp = scratch(1, static_cast<size_t>(token_blocks * xblock));
   constexpr int kTiles = kBlockRows / kTileRows;
   const int64_t wtile = col_blocks * kTileRows * kPackLd;
-  float* wp = thread_scratch<float>(kPackedW, static_cast<size_t>(kTiles * wtile));
+  float* wp = scratch(2, static_cast<size_t>(kTiles * wtile));
   alignas(64) F acc[kBlockRows * kBlockTokens];  // [kBlockRows][kBlockTokens] vectors
   auto pack_all_x = [&](const float* scale_row) {
     for (int64_t tb = 0; tb < token_blocks; ++tb) {
