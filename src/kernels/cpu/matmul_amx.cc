@@ -58,6 +58,11 @@ constexpr int64_t kPackTokens = 64;
 constexpr int64_t kPrefetchTiles = 2;
 constexpr int64_t kTileBf16Bytes = kRows * kTileCols * 2;  // 1 KiB
 
+// One group's accumulator tile as stored: [16 rows][m tokens] float32, m the block's tokens.
+struct alignas(64) GroupSums {
+  float v[kRows * kBlockTokens];
+};
+
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
   uint8_t start_row = 0;
@@ -347,10 +352,11 @@ inline void request_ahead(const GroupTiles& g, int64_t kb, int64_t tiles) {
     _tile_dpbf16ps(TC, DSX_TW, DSX_TX_LO);                         \
   }
 
-// The accumulators of NG groups over tiles [kb0, kb1), from zero, stored to sums[g][row][token].
+// The accumulators of NG groups over tiles [kb0, kb1), from zero, stored to sums[g] as
+// [row][n tokens] (rows 4n bytes apart: only the n columns in use).
 template <int NG>
 void pass(const uint32_t* xp, int64_t n, int64_t part_words, const GroupTiles* grp, int64_t kb0,
-          int64_t kb1, int64_t tiles, bool stream, float (*sums)[kRows][kBlockTokens]) {
+          int64_t kb1, int64_t tiles, bool stream, GroupSums* sums) {
   _tile_zero(DSX_TC0);
   if constexpr (NG > 1) _tile_zero(DSX_TC1);
   if constexpr (NG > 2) _tile_zero(DSX_TC2);
@@ -365,16 +371,15 @@ void pass(const uint32_t* xp, int64_t n, int64_t part_words, const GroupTiles* g
     DSX_GROUP_STEP(2, DSX_TC2)
     DSX_GROUP_STEP(3, DSX_TC3)
   }
-  _tile_stored(DSX_TC0, sums[0], 64);
-  if constexpr (NG > 1) _tile_stored(DSX_TC1, sums[1], 64);
-  if constexpr (NG > 2) _tile_stored(DSX_TC2, sums[2], 64);
-  if constexpr (NG > 3) _tile_stored(DSX_TC3, sums[3], 64);
+  _tile_stored(DSX_TC0, sums[0].v, 4 * n);
+  if constexpr (NG > 1) _tile_stored(DSX_TC1, sums[1].v, 4 * n);
+  if constexpr (NG > 2) _tile_stored(DSX_TC2, sums[2].v, 4 * n);
+  if constexpr (NG > 3) _tile_stored(DSX_TC3, sums[3].v, 4 * n);
 }
 #undef DSX_GROUP_STEP
 
 void run_pass(int ng, const uint32_t* xp, int64_t n, int64_t part_words, const GroupTiles* grp,
-              int64_t kb0, int64_t kb1, int64_t tiles, bool stream,
-              float (*sums)[kRows][kBlockTokens]) {
+              int64_t kb0, int64_t kb1, int64_t tiles, bool stream, GroupSums* sums) {
   switch (ng) {
     case 1:
       return pass<1>(xp, n, part_words, grp, kb0, kb1, tiles, stream, sums);
@@ -387,22 +392,18 @@ void run_pass(int ng, const uint32_t* xp, int64_t n, int64_t part_words, const G
   }
 }
 
-// Rows [first, first + rows) of tokens [0, m) of y (row stride ldy) from sums[row][token]: one
-// transpose, then a row of outputs per token.
-void write_out(const float (*sums)[kBlockTokens], int64_t first, int64_t rows, int64_t m, float* y,
+// Rows [first, first + rows) of tokens [0, m) of y (row stride ldy) from sums [row][m]: the rows
+// as they are for one token, else one transpose and a row of outputs per token.
+void write_out(const GroupSums& sums, int64_t first, int64_t rows, int64_t m, float* y,
                int64_t ldy) {
   const auto mask = static_cast<__mmask16>((1u << rows) - 1u);
-  if (m == 1) {  // decode: column 0
-    const __m512i column =
-        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                           _mm512_set1_epi32(kBlockTokens));
-    _mm512_mask_storeu_ps(
-        y + first, mask,
-        _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, column, &sums[0][0], 4));
+  if (m == 1) {
+    _mm512_mask_storeu_ps(y + first, mask, _mm512_load_ps(sums.v));
     return;
   }
+  const auto token_mask = static_cast<__mmask16>((1u << m) - 1u);
   __m512i r[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_load_si512(sums[i]);
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_maskz_loadu_epi32(token_mask, sums.v + i * m);
   transpose16(r);
   for (int64_t t = 0; t < m; ++t)
     _mm512_mask_storeu_ps(y + t * ldy + first, mask, _mm512_castsi512_ps(r[t]));
@@ -422,8 +423,8 @@ void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, fl
   const int64_t buf_elems = std::max(kRows * cols, 2 * kRows * kTileCols);  // per group
   uint16_t* bufs =
       any_copy ? scratch<uint16_t>(1, static_cast<size_t>(kPassGroups * buf_elems)) : nullptr;
-  alignas(64) float sums[kPassGroups][kRows][kBlockTokens];
-  alignas(64) float acc[kPassGroups][kRows][kBlockTokens];  // fp8: the sum over scale blocks
+  GroupSums sums[kPassGroups];
+  GroupSums acc[kPassGroups];  // fp8: the sum over scale blocks
   int64_t configured = 0;
 
   for (int64_t p0 = 0; p0 < tokens; p0 += kPackTokens) {
@@ -459,10 +460,11 @@ void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, fl
           if (!fp8) break;
           for (int i = 0; i < ng; ++i) {
             const __m512 s = _mm512_set1_ps(256.0f * grp[i].scale_row[b]);
-            for (int64_t r = 0; r < kRows; ++r) {
-              const __m512 v = _mm512_load_ps(sums[i][r]);
-              _mm512_store_ps(acc[i][r], b == 0 ? _mm512_mul_ps(v, s)
-                                                : _mm512_fmadd_ps(v, s, _mm512_load_ps(acc[i][r])));
+            for (int64_t e = 0; e < kRows * m; e += 16) {  // 16 x m sums: m vectors
+              const __m512 v = _mm512_load_ps(sums[i].v + e);
+              _mm512_store_ps(acc[i].v + e,
+                              b == 0 ? _mm512_mul_ps(v, s)
+                                     : _mm512_fmadd_ps(v, s, _mm512_load_ps(acc[i].v + e)));
             }
           }
         }
