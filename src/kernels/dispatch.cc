@@ -131,47 +131,112 @@ void run_band(const MatmulJob& job, int64_t r0, int64_t r1, Backend backend) {
                    backend);
 }
 
+// Where a piece of a gemv begins: a (job, row) pair, the row on a row-group boundary.
+struct GemvCut {
+  size_t job;
+  int64_t row;
+};
+
+// The cut at or after `target` bytes into all the jobs' weights: the first row group boundary
+// there, or past a job's end the next job's start (jobs.size() at the very end).
+GemvCut cut_at(std::span<const MatmulJob> jobs, int64_t target) {
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const int64_t bytes = weight_bytes(jobs[j]);
+    if (target < bytes) {
+      const int64_t row_bytes = bytes / jobs[j].w.rows, group = row_group(jobs[j].w);
+      const int64_t row = (target / row_bytes + group - 1) / group * group;
+      if (row < jobs[j].w.rows) return {j, row};
+      target = 0;  // rounds past this job's end: the next job's start
+      continue;
+    }
+    target -= bytes;
+  }
+  return {jobs.size(), 0};
+}
+
+// The pieces [from, to) of the jobs' weights, in job order.
+void run_pieces(std::span<const MatmulJob> jobs, GemvCut from, GemvCut to, Backend backend) {
+  size_t j = from.job;
+  int64_t r = from.row;
+  while (j < to.job || (j == to.job && r < to.row)) {
+    const int64_t stop = j == to.job ? to.row : jobs[j].w.rows;
+    size_t nj = j + 1;  // the piece after this one
+    while (nj < jobs.size() && nj <= to.job && jobs[nj].w.rows == 0) ++nj;
+    if (nj < to.job || (nj == to.job && to.row > 0)) prefetch_head(jobs[nj], 0);
+    if (r < stop) run_band(jobs[j], r, stop, backend);
+    j = nj, r = 0;
+  }
+}
+
+// A thread's unclaimed pieces [lo, hi), in one word so that its owner (taking from the front) and
+// a thief (from the back) claim with one compare-and-swap each.
+struct alignas(64) PieceRange {
+  std::atomic<uint64_t> lo_hi{0};
+};
+constexpr uint64_t pack_range(uint64_t lo, uint64_t hi) {
+  return lo << 32 | hi;
+}
+
+// Claims the front (owner) or the back (thief) piece of a range; -1 if it is empty.
+int64_t claim(PieceRange& range, bool front) {
+  uint64_t v = range.lo_hi.load(std::memory_order_relaxed);
+  for (;;) {
+    const uint64_t lo = v >> 32, hi = v & 0xffffffffu;
+    if (lo >= hi) return -1;
+    const uint64_t next = front ? pack_range(lo + 1, hi) : pack_range(lo, hi - 1);
+    if (range.lo_hi.compare_exchange_weak(v, next, std::memory_order_relaxed))
+      return static_cast<int64_t>(front ? lo : hi - 1);
+  }
+}
+
 // One token everywhere (decode), or a few on AMX: memory bound, and the hardware streams best over
-// long linear runs. Each thread takes a contiguous share of all the jobs' weight bytes (cut on row
-// groups), in job order, and requests the head of its next job before starting the current one, so
-// a job's first rows are not read cold.
+// long linear runs. Each thread owns a contiguous share of all the jobs' weight bytes (cut on row
+// groups), in job order, as pieces that halve in size towards its end; it runs them front to back,
+// requesting the head of its next job before starting the current one, so a job's first rows are
+// not read cold. A thread that runs out takes the last piece of the share with the most left: a
+// thread delayed by the host (2 vCPUs share a machine with neighbours) no longer holds the others
+// up, and what moves is small. Rows are cut on row groups either way, so the bits do not change.
 void gemv_many(std::span<const MatmulJob> jobs, ThreadPool& pool, Backend backend) {
   int64_t total = 0;
   for (const MatmulJob& job : jobs) total += weight_bytes(job);
   const int threads = pool.size();
-  // The (job, row) where share s begins: the first row group boundary at or after its bytes.
-  auto share_start = [&](int64_t s, size_t* job_out, int64_t* row_out) {
-    int64_t target = total * s / threads;
-    for (size_t j = 0; j < jobs.size(); ++j) {
-      const int64_t bytes = weight_bytes(jobs[j]);
-      if (target < bytes) {
-        const int64_t row_bytes = bytes / jobs[j].w.rows, group = row_group(jobs[j].w);
-        const int64_t row = (target / row_bytes + group - 1) / group * group;
-        if (row < jobs[j].w.rows) {
-          *job_out = j, *row_out = row;
-          return;
-        }
-        target = 0;  // rounds past this job's end: the next job's start
-        continue;
-      }
-      target -= bytes;
+  // Piece boundaries in bytes: share t is [t, t + 1) * total / threads; from its start, pieces of
+  // 1/2, 1/4, ... of it down to min_piece, then the rest. Every piece packs its jobs' activations
+  // again, which costs in proportion to the tokens, so pieces grow with them.
+  int64_t tokens = 1;
+  for (const MatmulJob& job : jobs) tokens = std::max(tokens, job.tokens);
+  const int64_t min_piece = (int64_t{32} << 10) * tokens;
+  thread_local std::vector<GemvCut> cuts;  // the caller's; workers only read it
+  thread_local std::vector<PieceRange> ranges;
+  cuts.clear();
+  if (ranges.size() < static_cast<size_t>(threads)) ranges = std::vector<PieceRange>(threads);
+  for (int t = 0; t < threads; ++t) {
+    const int64_t begin = total * t / threads, end = total * (t + 1) / threads;
+    const uint64_t first = cuts.size();
+    cuts.push_back(cut_at(jobs, begin));
+    for (int64_t left = end - begin; left / 2 >= min_piece; left -= left / 2)
+      cuts.push_back(cut_at(jobs, end - left + left / 2));
+    ranges[t].lo_hi.store(pack_range(first, cuts.size()), std::memory_order_relaxed);
+  }
+  cuts.push_back(cut_at(jobs, total));
+  const std::vector<GemvCut>& piece_cuts = cuts;
+  std::vector<PieceRange>& piece_ranges = ranges;
+  pool.parallel_for(threads, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      for (int64_t p; (p = claim(piece_ranges[t], true)) >= 0;)
+        run_pieces(jobs, piece_cuts[p], piece_cuts[p + 1], backend);
     }
-    *job_out = jobs.size(), *row_out = 0;
-  };
-  pool.parallel_for(threads, [&](int64_t s0, int64_t s1) {
-    for (int64_t s = s0; s < s1; ++s) {
-      size_t j, end_j;
-      int64_t r, end_r;
-      share_start(s, &j, &r);
-      share_start(s + 1, &end_j, &end_r);
-      while (j < end_j || (j == end_j && r < end_r)) {
-        const int64_t stop = j == end_j ? end_r : jobs[j].w.rows;
-        size_t nj = j + 1;  // the piece after this one
-        while (nj < jobs.size() && nj <= end_j && jobs[nj].w.rows == 0) ++nj;
-        if (nj < end_j || (nj == end_j && end_r > 0)) prefetch_head(jobs[nj], 0);
-        run_band(jobs[j], r, stop, backend);
-        j = nj, r = 0;
+    for (;;) {  // the others' last pieces, the longest share first
+      int victim = -1;
+      uint64_t most = 0;
+      for (int v = 0; v < threads; ++v) {
+        const uint64_t x = piece_ranges[v].lo_hi.load(std::memory_order_relaxed);
+        const uint64_t left = (x & 0xffffffffu) - std::min(x >> 32, x & 0xffffffffu);
+        if (left > most) most = left, victim = v;
       }
+      if (victim < 0) return;
+      const int64_t p = claim(piece_ranges[victim], false);
+      if (p >= 0) run_pieces(jobs, piece_cuts[p], piece_cuts[p + 1], backend);
     }
   });
 }
