@@ -248,6 +248,51 @@ TEST(SimdMatmul, ManyJobsMatchSingleCalls) {
   }
 }
 
+// Streamed products (one token; on AMX up to 16) cut each thread's share into pieces, and a thread
+// that runs out takes the others' last pieces. With more threads than cores (here 4 and 5 on CI's
+// 2) shares finish unevenly and pieces move between threads in most calls: every row must still be
+// written once, with the bits a single thread gives.
+TEST(SimdMatmul, StreamedPiecesMoveBetweenThreadsWithTheSameBits) {
+  std::mt19937 rng(8);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const Matrix big(DType::BF16, 1024, 512, 11), fp8(DType::F8_E4M3, 512, 512, 12),
+      odd(DType::BF16, 80, 512, 13);
+  const Matrix* mats[] = {&big, &fp8, &odd, &big, &fp8};
+  std::vector<Backend> backends = simd_backends();
+  if (best_backend() == Backend::Amx) backends.push_back(Backend::Amx);
+  for (Backend backend : backends) {
+    for (int64_t tokens : {1, 16}) {
+      std::vector<std::vector<float>> xs, want;
+      for (const Matrix* m : mats) {
+        const WeightView w = m->view();
+        xs.emplace_back(tokens * w.cols);
+        for (auto& v : xs.back()) v = normal(rng);
+        want.emplace_back(tokens * w.rows);
+        matmul(xs.back().data(), w.cols, tokens, w, want.back().data(), w.rows, nullptr, backend);
+      }
+      for (int threads : {4, 5}) {
+        ThreadPool pool(threads);
+        for (int call = 0; call < 20; ++call) {
+          std::vector<std::vector<float>> ys;
+          std::vector<MatmulJob> jobs;
+          for (size_t i = 0; i < std::size(mats); ++i) {
+            const WeightView w = mats[i]->view();
+            ys.emplace_back(want[i].size(), std::nanf(""));
+            jobs.push_back({xs[i].data(), w.cols, tokens, w, ys.back().data(), w.rows});
+          }
+          matmul_many(jobs, &pool, backend);
+          for (size_t i = 0; i < std::size(mats); ++i) {
+            for (size_t k = 0; k < ys[i].size(); ++k)
+              ASSERT_TRUE(same_bits(ys[i][k], want[i][k]))
+                  << backend_name(backend) << " tokens " << tokens << " threads " << threads
+                  << " job " << i << " at " << k;
+          }
+        }
+      }
+    }
+  }
+}
+
 // The interleaved layout holds the same matrix: every element reads back through at(), and
 // every path (reference, GEMV, few-token, GEMM, any thread count) gives the row-major bits.
 TEST(SimdMatmul, InterleavedLayoutGivesTheSameBits) {
@@ -266,8 +311,9 @@ TEST(SimdMatmul, InterleavedLayoutGivesTheSameBits) {
         WeightView wi = copy.view();
         interleave_rows(wi, copy.data.data());
         ASSERT_TRUE(wi.interleaved);
-        if (cols * static_cast<int64_t>(dtype_size(type)) > kInterleaveBytes)
+        if (cols * static_cast<int64_t>(dtype_size(type)) > kInterleaveBytes) {
           EXPECT_NE(copy.data, m.data);  // (a row of one piece is its own interleaving)
+        }
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t c = 0; c < cols; ++c)
             ASSERT_TRUE(same_bits(wi.at(r, c), w.at(r, c))) << r << " " << c;
