@@ -1,11 +1,14 @@
 #include "kv/kv.h"
 
+#include <sys/mman.h>
+
+#include <climits>
 #include <string>
 
 namespace dsx {
 
-LatentCache::LatentCache(int64_t layers, int64_t kv_lora_rank, int64_t rope_dim,
-                         int64_t num_blocks, int64_t block_size, int64_t max_positions)
+LatentCache::LatentCache(int64_t layers, int64_t kv_lora_rank, int64_t rope_dim, int64_t num_blocks,
+                         int64_t block_size, int64_t max_positions)
     : layers_(layers),
       kv_lora_rank_(kv_lora_rank),
       rope_dim_(rope_dim),
@@ -14,8 +17,26 @@ LatentCache::LatentCache(int64_t layers, int64_t kv_lora_rank, int64_t rope_dim,
       max_positions_(max_positions) {
   if (layers <= 0 || entry_ <= 0 || num_blocks <= 0 || block_size <= 0)
     throw Error("kv cache: invalid geometry");
-  storage_.resize(static_cast<size_t>(num_blocks * layers * block_size * entry_));
+  // Block ids are int32; the byte count must not wrap.
+  size_t bytes = sizeof(float);
+  bool overflow = num_blocks > INT32_MAX;
+  for (int64_t factor : {num_blocks, layers, block_size, entry_})
+    overflow = overflow || __builtin_mul_overflow(bytes, static_cast<size_t>(factor), &bytes);
+  if (overflow)
+    throw Error("kv cache: " + std::to_string(num_blocks) + " blocks of " +
+                std::to_string(block_size) + " positions do not fit in memory");
+  void* region = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (region == MAP_FAILED)
+    throw Error("kv cache: cannot allocate " + std::to_string(bytes) + " bytes for " +
+                std::to_string(num_blocks) + " blocks of " + std::to_string(block_size) +
+                " positions");
+  storage_ = std::unique_ptr<float, kv_detail::Unmap>(static_cast<float*>(region),
+                                                      kv_detail::Unmap{bytes});
   for (int64_t b = num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
+}
+
+void kv_detail::Unmap::operator()(float* p) const {
+  ::munmap(p, bytes);
 }
 
 int32_t LatentCache::add_sequence() {
@@ -47,7 +68,8 @@ bool LatentCache::reserve(int32_t seq, int64_t length) {
     throw Error("kv cache: " + std::to_string(length) + " positions exceed the context size " +
                 std::to_string(max_positions_));
   auto& table = tables_[seq];
-  const int64_t need = (length + block_size_ - 1) / block_size_ - static_cast<int64_t>(table.size());
+  const int64_t need =
+      (length + block_size_ - 1) / block_size_ - static_cast<int64_t>(table.size());
   if (need <= 0) return true;
   if (need > static_cast<int64_t>(free_.size())) return false;
   for (int64_t i = 0; i < need; ++i) {
@@ -75,7 +97,7 @@ int64_t LatentCache::capacity(int32_t seq) const {
 
 float* LatentCache::entry(int64_t layer, int32_t seq, int64_t pos) {
   const int64_t block = tables_[seq][static_cast<size_t>(pos / block_size_)];
-  return storage_.data() + ((block * layers_ + layer) * block_size_ + pos % block_size_) * entry_;
+  return storage_.get() + ((block * layers_ + layer) * block_size_ + pos % block_size_) * entry_;
 }
 
 const float* LatentCache::entry(int64_t layer, int32_t seq, int64_t pos) const {

@@ -6,12 +6,21 @@
 // one pool and a finished sequence returns its blocks at once.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/core.h"
 
 namespace dsx {
+
+namespace kv_detail {
+struct Unmap {  // frees an anonymous mapping of `bytes`
+  size_t bytes = 0;
+  void operator()(float* p) const;
+};
+}  // namespace kv_detail
 
 class LatentCache {
  public:
@@ -47,8 +56,10 @@ class LatentCache {
 
  private:
   int64_t layers_, kv_lora_rank_, rope_dim_, entry_, block_size_, max_positions_;
-  std::vector<float> storage_;  // [num_blocks, layers, block_size, entry]
-  std::vector<int32_t> free_;   // free block ids (a stack)
+  // Anonymous memory whose pages stay unallocated until first written: a cache sized for every
+  // request's whole context (--parallel x --ctx-size) costs resident memory as sequences fill it.
+  std::unique_ptr<float, kv_detail::Unmap> storage_;  // [num_blocks, layers, block_size, entry]
+  std::vector<int32_t> free_;                         // free block ids (a stack)
   int64_t used_blocks_ = 0;
   std::vector<std::vector<int32_t>> tables_;  // per sequence: its blocks in position order
   std::vector<bool> live_;
