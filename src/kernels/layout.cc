@@ -64,7 +64,22 @@ void tile_rows(WeightView& w, void* data) {
   if (!can_tile(w)) throw Error("tile_rows: matrix cannot take the tile layout");
   // A tile's row is a piece: the interleaving of groups of 16 with kTileCols-element pieces.
   const auto elem = static_cast<int64_t>(dtype_size(w.type));
-  regroup(static_cast<uint8_t*>(data), w.rows, w.cols * elem, kTileGroupRows, kTileCols * elem);
+  auto* bytes = static_cast<uint8_t*>(data);
+  regroup(bytes, w.rows, w.cols * elem, kTileGroupRows, kTileCols * elem);
+  if (w.type == DType::F8_E4M3) {
+    // Each pair of a tile's rows, byte by byte: [32 columns][2 rows] (what the AMX kernel decodes
+    // without shuffles). The whole groups' tiles are one run of 2 x 32-byte row pairs.
+    const int64_t pairs = w.rows / kTileGroupRows * w.cols / kTileCols * (kTileGroupRows / 2);
+    uint8_t pair[2 * kTileCols];
+    for (int64_t p = 0; p < pairs; ++p) {
+      uint8_t* at = bytes + p * 2 * kTileCols;
+      std::memcpy(pair, at, sizeof pair);
+      for (int64_t c = 0; c < kTileCols; ++c) {
+        at[2 * c] = pair[c];
+        at[2 * c + 1] = pair[kTileCols + c];
+      }
+    }
+  }
   w.tiled = true;
 }
 

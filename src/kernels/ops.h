@@ -41,9 +41,10 @@ struct WeightView {
   bool interleaved = false;
   // Layout of data, BF16 and F8_E4M3 only (tile_rows; never together with interleaved): rows in
   // groups of kTileGroupRows; a group stores, for every kTileCols columns in order, one AMX
-  // weight tile [16 rows][32 columns] (1 KiB of bf16, 512 B of fp8), so the tiles of a group are
-  // one linear run. The rows of a last, partial group stay row-major; a group occupies the bytes
-  // its rows would row-major, as interleaved.
+  // weight tile [16 rows][32 columns] (1 KiB of bf16, 512 B of fp8; fp8 tiles store each pair of
+  // rows byte by byte, [8 pairs][32 columns][2 rows]), so the tiles of a group are one linear run.
+  // The rows of a last, partial group stay row-major; a group occupies the bytes its rows would
+  // row-major, as interleaved.
   bool tiled = false;
 
   // Element (r, c) as float32 (slow; for reference code and tests).

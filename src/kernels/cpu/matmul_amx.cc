@@ -184,13 +184,15 @@ void pack_x(const float* x, int64_t ldx, int64_t m, int64_t cols, uint32_t* xp) 
 
 // Where one group's weight tiles are: bf16 tile kb at base + kb * step, its rows `stride` bytes
 // apart. fp8 decoded as a pass goes: codes of tile kb at codes + kb * code_step, rows code_stride
-// apart; tile kb is decoded into the half kb % 2 of the 2 KiB at base one tile before its load
-// (a tile load right after the stores that wrote it waits for them to drain).
+// apart (tiled: paired rows, see decode_fp8_pair); tile kb is decoded into the half kb % 2 of the
+// 2 KiB at base one tile before its load (a tile load right after the stores that wrote it waits
+// for them to drain).
 struct GroupTiles {
   const uint8_t* base = nullptr;
   int64_t step = 0, stride = 0;
   const uint8_t* codes = nullptr;
   int64_t code_step = 0, code_stride = 0;
+  bool paired = false;               // fp8 codes in the tile layout's row pairs
   int64_t first = 0, rows = 0;       // its rows of the band: [first, first + rows)
   const float* scale_row = nullptr;  // fp8: the block-scale row
   bool stream = false;               // read from memory: worth requesting ahead
@@ -203,7 +205,8 @@ struct GroupTiles {
 // bits.
 struct alignas(64) Fp8Bytes {
   uint8_t lo[128], hi[128];
-  uint8_t order[64];  // codes reordered so that byte unpacking leaves the words in order
+  uint8_t order[64];  // codes of two rows reordered so that byte unpacking leaves words in order
+  uint8_t paired_order[64];  // the same from a row pair of the tile layout (bytes a0 b0 a1 b1 ...)
 };
 const Fp8Bytes& fp8_bytes() {
   static const Fp8Bytes table = [] {
@@ -220,20 +223,20 @@ const Fp8Bytes& fp8_bytes() {
         t.order[lane * 16 + j] = static_cast<uint8_t>(lane * 8 + j);
         t.order[lane * 16 + 8 + j] = static_cast<uint8_t>(32 + lane * 8 + j);
       }
+    // In a row pair, code c of the first row is byte 2c, of the second byte 2c + 1.
+    for (int j = 0; j < 64; ++j) {
+      const int k = t.order[j];
+      t.paired_order[j] = static_cast<uint8_t>(k < 32 ? 2 * k : 2 * (k - 32) + 1);
+    }
     return t;
   }();
   return table;
 }
 
-// Two rows of 32 fp8 codes (a, b) -> 64 bf16 at dst (a's then b's).
-inline void decode_fp8_rows(const uint8_t* a, const uint8_t* b, uint16_t* dst, const Fp8Bytes& t) {
-  const __m512i both =
-      b == a + kTileCols  // adjacent rows (the tile layout): one load
-          ? _mm512_loadu_si512(a)
-          : _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1);
-  const __m512i codes = _mm512_permutexvar_epi8(_mm512_load_si512(t.order), both);
+// 64 codes, reordered by `order` into two rows -> 64 bf16 at dst (the first row's then the
+// second's), by table.
+inline void decode_fp8_table(__m512i both, const uint8_t* order, uint16_t* dst, const Fp8Bytes& t) {
+  const __m512i codes = _mm512_permutexvar_epi8(_mm512_load_si512(order), both);
   const __m512i lo =
       _mm512_permutex2var_epi8(_mm512_load_si512(t.lo), codes, _mm512_load_si512(t.lo + 64));
   __m512i hi =
@@ -243,15 +246,48 @@ inline void decode_fp8_rows(const uint8_t* a, const uint8_t* b, uint16_t* dst, c
   _mm512_storeu_si512(dst + 32, _mm512_unpackhi_epi8(lo, hi));
 }
 
+// Two rows of 32 fp8 codes (a, b), row-major -> 64 bf16 at dst (a's then b's).
+inline void decode_fp8_rows(const uint8_t* a, const uint8_t* b, uint16_t* dst, const Fp8Bytes& t) {
+  const __m512i both = _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1);
+  decode_fp8_table(both, t.order, dst, t);
+}
+
+// A row pair of the tile layout (64 bytes: code c of the first row at 2c, of the second at 2c + 1)
+// -> 64 bf16 at dst (the first row's then the second's). For a code of exponent field e > 0 the
+// bf16 of q * 2^-8 is sign << 15 | (e + 112) << 7 | mantissa << 4, and 112 << 7 shares no bit with
+// e << 7 (e < 16): so, with the code in a word's high byte, an arithmetic shift right by 4 and one
+// bitwise step give it, without the shuffle port the table needs. Codes of e = 0 (zeros and
+// subnormals, rare in trained weights) take the table, the whole pair at once: the same bits.
+inline void decode_fp8_pair(const uint8_t* pair, uint16_t* dst, const Fp8Bytes& t) {
+  const __m512i v = _mm512_loadu_si512(pair);
+  if (_mm512_testn_epi8_mask(v, _mm512_set1_epi8(0x78)) != 0)
+    return decode_fp8_table(v, t.paired_order, dst, t);
+  const __m512i keep = _mm512_set1_epi16(static_cast<short>(0x87f0));  // sign, e, mantissa
+  const __m512i bias = _mm512_set1_epi16(0x3800);                      // 112 << 7
+  // (a & keep) | bias: 0xea is (A & B) | C.
+  const __m512i first =
+      _mm512_ternarylogic_epi32(_mm512_srai_epi16(_mm512_slli_epi16(v, 8), 4), keep, bias, 0xea);
+  const __m512i second = _mm512_ternarylogic_epi32(_mm512_srai_epi16(v, 4), keep, bias, 0xea);
+  _mm512_storeu_si512(dst, first);
+  _mm512_storeu_si512(dst + 32, second);
+}
+
 // Decodes fp8 tile kb of a group into its half of the group's buffer; returns that half.
 inline const uint8_t* decode_tile(const GroupTiles& g, int64_t kb) {
   const uint8_t* codes = g.codes + kb * g.code_step;
   const uint8_t* half = g.base + kb % 2 * kTileBf16Bytes;
   auto* out = reinterpret_cast<uint16_t*>(const_cast<uint8_t*>(half));
   const Fp8Bytes& t = fp8_bytes();
-  for (int64_t r = 0; r < kRows; r += 2)
-    decode_fp8_rows(codes + r * g.code_stride, codes + (r + 1) * g.code_stride, out + r * kTileCols,
-                    t);
+  for (int64_t r = 0; r < kRows; r += 2) {
+    if (g.paired) {
+      decode_fp8_pair(codes + r * kTileCols, out + r * kTileCols, t);
+    } else {
+      decode_fp8_rows(codes + r * g.code_stride, codes + (r + 1) * g.code_stride,
+                      out + r * kTileCols, t);
+    }
+  }
   return half;
 }
 
@@ -277,6 +313,7 @@ GroupTiles prepare_group(const WeightView& w, int64_t g, uint16_t* buf, bool one
       grp.codes = src;
       grp.code_step = tiled ? kRows * kTileCols : kTileCols;
       grp.code_stride = tiled ? kTileCols : cols;
+      grp.paired = tiled;
       grp.base = reinterpret_cast<const uint8_t*>(buf), grp.step = 0, grp.stride = kTileCols * 2;
     } else {
       grp.base = src;
@@ -285,7 +322,7 @@ GroupTiles prepare_group(const WeightView& w, int64_t g, uint16_t* buf, bool one
     }
     return grp;
   }
-  // Tile kb, row r of the source: tiled [kb][r][32], row-major [r][cols].
+  // Tile kb, row r of the source: tiled [kb][r][32] (fp8: [kb][r / 2][32][2]), row-major [r][cols].
   auto source = [&](int64_t kb, int64_t r) {
     return src + (tiled ? (kb * kRows + r) * kTileCols : r * cols + kb * kTileCols) * elem;
   };
@@ -296,8 +333,12 @@ GroupTiles prepare_group(const WeightView& w, int64_t g, uint16_t* buf, bool one
     for (int64_t r = 0; r < kRows; r += 2) {
       uint16_t* out = tile + r * kTileCols;
       if (fp8) {
-        decode_fp8_rows(r < grp.rows ? source(kb, r) : zeros,
-                        r + 1 < grp.rows ? source(kb, r + 1) : zeros, out, table);
+        if (tiled) {
+          decode_fp8_pair(source(kb, r), out, table);
+        } else {
+          decode_fp8_rows(r < grp.rows ? source(kb, r) : zeros,
+                          r + 1 < grp.rows ? source(kb, r + 1) : zeros, out, table);
+        }
         continue;
       }
       for (int64_t i = r; i < r + 2; ++i, out += kTileCols) {

@@ -15,6 +15,9 @@ float WeightView::at(int64_t r, int64_t c) const {
   if (tiled && r < rows / kTileGroupRows * kTileGroupRows) {
     const int64_t group = r / kTileGroupRows * kTileGroupRows * cols;
     i = group + (c / kTileCols * kTileGroupRows + r % kTileGroupRows) * kTileCols + c % kTileCols;
+    if (type == DType::F8_E4M3)  // a tile's row pairs byte by byte: [pair][32 columns][2 rows]
+      i = group + (c / kTileCols * kTileGroupRows + r % kTileGroupRows / 2 * 2) * kTileCols +
+          c % kTileCols * 2 + r % 2;
   }
   switch (type) {
     case DType::F32:
