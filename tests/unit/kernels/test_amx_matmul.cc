@@ -54,13 +54,16 @@ Matrix random_matrix(DType type, int64_t rows, int64_t cols, uint32_t seed, int6
 }
 
 // fp8 codes as trained weights have them: almost all of exponent field e > 0 (the AMX kernel
-// decodes those arithmetically), one in ~300 a zero or subnormal (a pair of rows holding one takes
-// the table).
+// decodes those arithmetically), one in 300 a zero or subnormal (a pair of tile rows holding one,
+// about one pair in five here, takes the table).
 void mostly_normal_codes(Matrix& m, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> code(0, 255), rare(0, 299);
   for (uint8_t& b : m.bytes) {
-    if (rare(rng) == 0) continue;  // keeps the code drawn before, of any exponent
+    if (rare(rng) == 0) {
+      b = static_cast<uint8_t>(code(rng) & 0x87);  // sign and mantissa, e = 0
+      continue;
+    }
     do b = static_cast<uint8_t>(code(rng));
     while ((b & 0x78) == 0 || (b & 0x7f) == 0x7f);
   }
