@@ -138,10 +138,24 @@ TEST_P(SynthBench, LoadsGeneratesAndBenchmarks) {
     EXPECT_GT(j[phase]["tokens_per_s"].get<double>(), 0.0);
     EXPECT_GT(j[phase]["seconds"].get<double>(), 0.0);
   }
+  // The shares are the reported rates over the measured limits. No bound on their size: both
+  // sides are timings on a shared machine (a CI run measured the FMA peak while a concurrent
+  // test held the core and got a share of 2.03), AMX and bf16 dot products exceed the fp32 FMA
+  // peak, and a tiny model decodes from cache. Speed goals live in the benchmarks.
+  const double peak = j["machine"]["fma_peak_gflops"].get<double>();
+  const double bw = j["machine"]["read_bandwidth_gbs"].get<double>();
   const double share_f = j["prefill"]["share_of_flop_peak"].get<double>();
   const double share_b = j["decode"]["share_of_bandwidth"].get<double>();
-  EXPECT_TRUE(share_f > 0.0 && share_f < 2.0) << share_f;   // noisy machines may exceed 1 a little
-  EXPECT_TRUE(share_b > 0.0 && share_b < 50.0) << share_b;  // a tiny model is served from cache
+  EXPECT_GT(share_f, 0.0);
+  EXPECT_GT(share_b, 0.0);
+  const double prefill_gflops = j["prefill"]["tokens_per_s"].get<double>() *
+                                j["prefill"]["flops_per_token"].get<double>() / 1e9;
+  const double decode_gbs = j["decode"]["tokens_per_s"].get<double>() *
+                            j["decode"]["bytes_per_token"].get<double>() / 1e9;
+  EXPECT_NEAR(j["prefill"]["gflops"].get<double>(), prefill_gflops, 1e-9 * prefill_gflops);
+  EXPECT_NEAR(share_f, prefill_gflops / peak, 1e-9 * share_f);
+  EXPECT_NEAR(j["decode"]["gbs"].get<double>(), decode_gbs, 1e-9 * decode_gbs);
+  EXPECT_NEAR(share_b, decode_gbs / bw, 1e-9 * share_b);
   // Prefill FLOPs: at least 2 x the attention projections, at most 2 x every parameter plus
   // attention over 16 positions.
   const double flops = j["prefill"]["flops_per_token"].get<double>();
