@@ -404,10 +404,14 @@ inline void request_ahead(const GroupTiles& g, int64_t kb, int64_t tiles) {
 inline void touch_and_request(const GroupTiles& g, int64_t kb, int64_t tiles) {
   const uint8_t* tile = g.base + kb * g.step;
   const uint8_t* next = tile_ahead(g, kb + kPrefetchTiles, tiles);
+  const int64_t line = tile_is_run(g) ? 64 : g.stride;  // bf16: a tile row is a line
+  if (next == nullptr) next = tile;  // nothing ahead: request lines on their way in anyway
+#pragma GCC unroll 4
   for (int64_t q = 0; q < kRows; q += 4) {
-    if (next != nullptr)
-      for (int64_t i = q; i < q + 4; ++i) request_line(next + tile_line(g, i));
-    for (int64_t i = q; i < q + 4; ++i) touch_line(tile + tile_line(g, i));
+#pragma GCC unroll 4
+    for (int64_t i = q; i < q + 4; ++i) request_line(next + i * line);
+#pragma GCC unroll 4
+    for (int64_t i = q; i < q + 4; ++i) touch_line(tile + i * line);
   }
 }
 
