@@ -399,11 +399,11 @@ inline void request_ahead(const GroupTiles& g, int64_t kb, int64_t tiles) {
 
 // bf16 tile kb of a group read from memory, before its tile load: its 16 lines loaded into L1
 // by vector loads, four at a time, each four after requesting four lines of the tile
-// kPrefetchTiles ahead (past the group's end, the next pass's). A
-// tile load that misses waits for all 16 lines, and 16 requests issued together crowd the
-// line-fill buffers: spread like this (as the read loop that sets the limit reads), a
-// microbenchmark of this kernel's 4-stream access streamed 29-31 GB/s against 26-28. One token
-// only: a 16-token block's step (a --batch 16 decode step) was ~4 % slower with it.
+// kPrefetchTiles ahead (past the group's end, the next pass's). A tile load that misses waits
+// for all 16 lines, and 16 requests issued together crowd the line-fill buffers: spread like
+// this (as the read loop that sets the limit reads), a microbenchmark of this kernel's 4-stream
+// access streamed 29-31 GB/s against 26-28. One token only: a 16-token block's step (a
+// --batch 16 decode step) was ~4 % slower with it.
 inline void touch_and_request(const GroupTiles& g, int64_t kb, int64_t tiles) {
   const uint8_t* tile = g.base + kb * g.step;
   const uint8_t* next = tile_ahead(g, kb + kPrefetchTiles, tiles);
