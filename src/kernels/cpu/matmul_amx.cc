@@ -378,15 +378,15 @@ inline const uint8_t* tile_ahead(const GroupTiles& g, int64_t ahead, int64_t til
 }
 
 // The lines of a group's tile: a tiled tile's rows are one run of bytes (bf16 16 lines, fp8
-// codes 8), a row-major tile's rows lie `stride` apart (a line each, or part of one).
+// codes 8), a row-major tile's 16 rows lie `stride` apart (a line each, or part of one).
 inline bool tile_is_run(const GroupTiles& g) {
   return g.codes ? g.code_step == kRows * g.code_stride : g.step == kRows * g.stride;
 }
 inline int64_t tile_lines(const GroupTiles& g) {
   return tile_is_run(g) ? (g.codes ? g.code_step : g.step) / 64 : kRows;
 }
-inline int64_t tile_line(const GroupTiles& g, int64_t i) {
-  return tile_is_run(g) ? i * 64 : i * (g.codes ? g.code_stride : g.stride);
+inline int64_t tile_line_step(const GroupTiles& g) {
+  return tile_is_run(g) ? 64 : (g.codes ? g.code_stride : g.stride);
 }
 
 // Requests the tile kPrefetchTiles after tile kb of a group read from memory, all its lines at
@@ -394,7 +394,8 @@ inline int64_t tile_line(const GroupTiles& g, int64_t i) {
 inline void request_ahead(const GroupTiles& g, int64_t kb, int64_t tiles) {
   const uint8_t* at = tile_ahead(g, kb + kPrefetchTiles, tiles);
   if (at == nullptr) return;
-  for (int64_t i = 0; i < tile_lines(g); ++i) request_line(at + tile_line(g, i));
+  const int64_t lines = tile_lines(g), step = tile_line_step(g);
+  for (int64_t i = 0; i < lines; ++i) request_line(at + i * step);
 }
 
 // bf16 tile kb of a group read from memory, before its tile load: its 16 lines loaded into L1
@@ -407,8 +408,8 @@ inline void request_ahead(const GroupTiles& g, int64_t kb, int64_t tiles) {
 inline void touch_and_request(const GroupTiles& g, int64_t kb, int64_t tiles) {
   const uint8_t* tile = g.base + kb * g.step;
   const uint8_t* next = tile_ahead(g, kb + kPrefetchTiles, tiles);
-  const int64_t line = tile_is_run(g) ? 64 : g.stride;  // bf16: a tile row is a line
-  if (next == nullptr) next = tile;  // nothing ahead: request lines on their way in anyway
+  const int64_t line = tile_line_step(g);  // bf16: a tile row is a line
+  if (next == nullptr) next = tile;        // nothing ahead: request lines on their way in anyway
 #pragma GCC unroll 4
   for (int64_t q = 0; q < kRows; q += 4) {
 #pragma GCC unroll 4
