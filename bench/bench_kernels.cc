@@ -5,7 +5,6 @@
 //   GEMM (tokens = 512, prefill): FLOP/s against the measured float32 FMA peak.
 // Each for 1 and 2 threads, on the best backend (and the reference for scale).
 #include <benchmark/benchmark.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,32 +46,14 @@ struct Weights {
   DType type;
   int64_t rows, cols, copies;
   bool interleaved = false, tiled = false;
-  // On transparent huge pages where the kernel grants them, as a loaded model's copy is.
-  struct HugeBytes {
-    uint8_t* p = nullptr;
-    size_t n = 0;
-    void resize(size_t bytes) {
-      n = bytes;
-      void* m = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (m == MAP_FAILED) throw std::bad_alloc();
-      madvise(m, n, MADV_HUGEPAGE);
-      p = static_cast<uint8_t*>(m);
-    }
-    uint8_t* data() const { return p; }
-    uint8_t* begin() const { return p; }
-    HugeBytes() = default;
-    HugeBytes(const HugeBytes&) = delete;
-    ~HugeBytes() {
-      if (p) munmap(p, n);
-    }
-  } bytes;
+  HugePages bytes;  // as a loaded model's copy is
   std::vector<float> scales;
 
   Weights(DType t, int64_t r, int64_t c, int64_t n, bool interleave = false)
       : type(t), rows(r), cols(c), copies(n) {
     const int64_t elems = rows * cols;
     const size_t esize = dtype_size(type);
-    bytes.resize(static_cast<size_t>(elems * copies) * esize);
+    bytes = HugePages(static_cast<size_t>(elems * copies) * esize);
     std::mt19937 rng(42);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     std::vector<uint8_t> one(static_cast<size_t>(elems) * esize);
@@ -93,7 +74,7 @@ struct Weights {
       }
     }
     for (int64_t k = 0; k < copies; ++k)
-      std::copy(one.begin(), one.end(), bytes.begin() + k * one.size());
+      std::copy(one.begin(), one.end(), bytes.data() + k * one.size());
     scales.assign(((rows + 127) / 128) * ((cols + 127) / 128), 0.0005f);
     if (interleave) {
       const bool tile = best_backend() == Backend::Amx && can_tile(view(0));

@@ -38,16 +38,16 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
   // The copy's bytes, writable; nullptr for a mapping or once sealed.
-  uint8_t* writable() const { return copy_ && !sealed_ ? const_cast<uint8_t*>(data_) : nullptr; }
+  uint8_t* writable() const { return sealed_ ? nullptr : copy_.data(); }
   void seal();  // makes a copy read-only for good (a mapping already is)
 
  private:
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
-  void* region_ = nullptr;  // what to unmap: the file mapping, or the copy's (larger) region
+  void* region_ = nullptr;  // the file mapping (none for a copy)
   size_t region_size_ = 0;
-  bool copy_ = false;
+  HugePages copy_;  // the copy (empty for a mapping)
   bool sealed_ = false;
 };
 

@@ -25,31 +25,25 @@ namespace {
 
 constexpr size_t kHugePage = size_t{2} << 20;
 
-// Reads the whole file into a fresh anonymous region aligned to huge pages; returns the region
-// (to unmap) and sets *data. Throws Error naming the path.
-void* read_copy(int fd, const std::string& path, size_t size, size_t* region_size,
-                const uint8_t** data) {
-  const size_t rounded = (size + kHugePage - 1) / kHugePage * kHugePage;
-  *region_size = rounded + kHugePage;  // room to align the start
-  void* region = ::mmap(nullptr, *region_size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (region == MAP_FAILED)
-    throw Error(path + ": cannot allocate " + std::to_string(size) + " bytes");
-  auto* start = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(region) + kHugePage - 1) /
-                                           kHugePage * kHugePage);
-  ::madvise(start, rounded, MADV_HUGEPAGE);  // advice only: without THP it is ordinary memory
+// Reads the whole file into fresh memory on huge pages. Throws Error naming the path.
+HugePages read_copy(int fd, const std::string& path, size_t size) {
+  HugePages copy;
+  try {
+    copy = HugePages(size);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
   for (size_t done = 0; done < size;) {
-    const ssize_t got = ::pread(fd, start + done, std::min<size_t>(size - done, size_t{64} << 20),
-                                static_cast<off_t>(done));
+    const ssize_t got =
+        ::pread(fd, copy.data() + done, std::min<size_t>(size - done, size_t{64} << 20),
+                static_cast<off_t>(done));
     if (got <= 0) {
       const int err = got < 0 ? errno : EIO;
-      ::munmap(region, *region_size);
       throw Error(path + ": cannot read: " + std::strerror(err));
     }
     done += static_cast<size_t>(got);
   }
-  *data = start;
-  return region;
+  return copy;
 }
 
 }  // namespace
@@ -65,8 +59,8 @@ MappedFile::MappedFile(const std::string& path, bool copy) : path_(path) {
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0 && copy) {
     try {
-      region_ = read_copy(fd, path, size_, &region_size_, &data_);
-      copy_ = true;
+      copy_ = read_copy(fd, path, size_);
+      data_ = copy_.data();
     } catch (...) {
       ::close(fd);
       throw;
@@ -86,7 +80,7 @@ MappedFile::MappedFile(const std::string& path, bool copy) : path_(path) {
 }
 
 void MappedFile::seal() {
-  if (!copy_ || sealed_) return;
+  if (copy_.data() == nullptr || sealed_) return;
   const size_t rounded = (size_ + kHugePage - 1) / kHugePage * kHugePage;
   ::mprotect(const_cast<uint8_t*>(data_), rounded, PROT_READ);  // weights are not written after
   sealed_ = true;

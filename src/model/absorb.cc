@@ -10,12 +10,11 @@ namespace dsx {
 
 namespace {
 
-// Storage of the copies, kept alive by the MlaWeights that point into it.
+// Storage of the copies, kept alive by the MlaWeights that point into it. The copies are read
+// every decoded token, as the checkpoint's weights are, so they live on huge pages too.
 struct AbsorbedStorage {
-  std::vector<uint16_t> bf16;
-  std::vector<uint8_t> fp8;
+  HugePages weights;  // bf16, fp8 or float32 elements, per head as laid out below
   std::vector<float> scales;
-  std::vector<float> f32;
 };
 
 }  // namespace
@@ -32,21 +31,21 @@ void build_absorbed_weights(const ModelConfig& c, MlaWeights& w) {
       kv_b.type == DType::F8_E4M3 && stride % block == 0 && nope % block == 0 && lora % block == 0;
 
   if (kv_b.type == DType::BF16) {
-    storage->bf16.resize(static_cast<size_t>(heads * lora * nope));
+    storage->weights = HugePages(static_cast<size_t>(heads * lora * nope) * sizeof(uint16_t));
     const uint16_t* src = static_cast<const uint16_t*>(kv_b.data);
     for (int64_t h = 0; h < heads; ++h) {
-      uint16_t* dst = storage->bf16.data() + h * lora * nope;
+      uint16_t* dst = storage->weights.as<uint16_t>() + h * lora * nope;
       for (int64_t d = 0; d < nope; ++d)
         for (int64_t j = 0; j < lora; ++j) dst[j * nope + d] = src[(h * stride + d) * lora + j];
     }
   } else if (fp8_aligned) {
     // A 128x128 block of W_UK transposed is a block of W_UK^T with the same scale.
     const int64_t scale_cols = lora / block, nope_blocks = nope / block;
-    storage->fp8.resize(static_cast<size_t>(heads * lora * nope));
+    storage->weights = HugePages(static_cast<size_t>(heads * lora * nope));
     storage->scales.resize(static_cast<size_t>(heads * scale_cols * nope_blocks));
     const uint8_t* src = static_cast<const uint8_t*>(kv_b.data);
     for (int64_t h = 0; h < heads; ++h) {
-      uint8_t* dst = storage->fp8.data() + h * lora * nope;
+      uint8_t* dst = storage->weights.data() + h * lora * nope;
       for (int64_t d = 0; d < nope; ++d)
         for (int64_t j = 0; j < lora; ++j) dst[j * nope + d] = src[(h * stride + d) * lora + j];
       float* sc =
@@ -58,9 +57,9 @@ void build_absorbed_weights(const ModelConfig& c, MlaWeights& w) {
     }
   } else {
     // float32: W_UK^T and W_UV of every head, dequantised exactly.
-    storage->f32.resize(static_cast<size_t>(heads * lora * (nope + vdim)));
+    storage->weights = HugePages(static_cast<size_t>(heads * lora * (nope + vdim)) * sizeof(float));
     for (int64_t h = 0; h < heads; ++h) {
-      float* uk = storage->f32.data() + h * lora * (nope + vdim);
+      float* uk = storage->weights.as<float>() + h * lora * (nope + vdim);
       float* uv = uk + lora * nope;
       for (int64_t d = 0; d < nope; ++d)
         for (int64_t j = 0; j < lora; ++j) uk[j * nope + d] = kv_b.at(h * stride + d, j);
@@ -79,9 +78,7 @@ void build_absorbed_weights(const ModelConfig& c, MlaWeights& w) {
     uv.cols = lora;
     if (kv_b.type == DType::BF16 || fp8_aligned) {
       uk.type = kv_b.type;
-      uk_data = kv_b.type == DType::BF16
-                    ? static_cast<void*>(storage->bf16.data() + h * lora * nope)
-                    : static_cast<void*>(storage->fp8.data() + h * lora * nope);
+      uk_data = storage->weights.data() + h * lora * nope * dtype_size(kv_b.type);
       uk.data = uk_data;
       if (fp8_aligned) {
         uk.block = block;
@@ -90,7 +87,7 @@ void build_absorbed_weights(const ModelConfig& c, MlaWeights& w) {
       // W_UV in place: a band of kv_b's rows (block-aligned for fp8).
       uv = kernels::row_band(kv_b, h * stride + nope, vdim);
     } else {
-      float* base = storage->f32.data() + h * lora * (nope + vdim);
+      float* base = storage->weights.as<float>() + h * lora * (nope + vdim);
       uk.type = DType::F32;
       uk.data = uk_data = base;
       uv.type = DType::F32;
