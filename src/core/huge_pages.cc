@@ -18,9 +18,10 @@ HugePages::HugePages(size_t bytes) : size_(bytes) {
     throw Error("cannot allocate " + std::to_string(bytes) + " bytes");
   const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
   region_size_ = rounded + kHugePage;  // room to align the start
-  // MAP_NORESERVE: pages are committed as they are first written, not all up front.
-  void* region = ::mmap(nullptr, region_size_, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  // Pages are committed as they are first written. No MAP_NORESERVE: the kernel's overcommit
+  // check still refuses a size beyond reason here rather than the process dying later.
+  void* region =
+      ::mmap(nullptr, region_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (region == MAP_FAILED) throw Error("cannot allocate " + std::to_string(bytes) + " bytes");
   region_ = region;
   data_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(region) + kHugePage - 1) /

@@ -1,7 +1,5 @@
 #include "kv/kv.h"
 
-#include <sys/mman.h>
-
 #include <climits>
 #include <string>
 
@@ -25,18 +23,14 @@ LatentCache::LatentCache(int64_t layers, int64_t kv_lora_rank, int64_t rope_dim,
   if (overflow)
     throw Error("kv cache: " + std::to_string(num_blocks) + " blocks of " +
                 std::to_string(block_size) + " positions do not fit in memory");
-  void* region = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (region == MAP_FAILED)
+  try {
+    storage_ = HugePages(bytes);
+  } catch (const Error&) {
     throw Error("kv cache: cannot allocate " + std::to_string(bytes) + " bytes for " +
                 std::to_string(num_blocks) + " blocks of " + std::to_string(block_size) +
                 " positions");
-  storage_ = std::unique_ptr<float, kv_detail::Unmap>(static_cast<float*>(region),
-                                                      kv_detail::Unmap{bytes});
+  }
   for (int64_t b = num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
-}
-
-void kv_detail::Unmap::operator()(float* p) const {
-  ::munmap(p, bytes);
 }
 
 int32_t LatentCache::add_sequence() {
@@ -97,7 +91,8 @@ int64_t LatentCache::capacity(int32_t seq) const {
 
 float* LatentCache::entry(int64_t layer, int32_t seq, int64_t pos) {
   const int64_t block = tables_[seq][static_cast<size_t>(pos / block_size_)];
-  return storage_.get() + ((block * layers_ + layer) * block_size_ + pos % block_size_) * entry_;
+  return storage_.as<float>() +
+         ((block * layers_ + layer) * block_size_ + pos % block_size_) * entry_;
 }
 
 const float* LatentCache::entry(int64_t layer, int32_t seq, int64_t pos) const {
