@@ -54,10 +54,14 @@ constexpr int64_t kPassGroups = 4;         // groups sharing one load of the act
 // Tokens whose packed activations are made at once: 64 x 3 parts x 1024 columns = 384 KiB stays
 // in L2 while the band's groups pass over it.
 constexpr int64_t kPackTokens = 64;
-// How many tiles ahead in a group's weights a pass that reads them from memory requests them; past
-// the group's end, the tiles of the group the next pass takes in its place.
-constexpr int64_t kPrefetchTiles = 2;
+// How far ahead in a group's weights a pass that reads them from memory requests them, in bytes of
+// the group (past its end, the group the next pass takes in its place): 2 bf16 tiles, 4 tiles of
+// fp8 codes. fp8 at 2 tiles (1 KiB) ran its one-token passes ~10 % slower (o_proj 93 against
+// 83-85 us, the experts' down 105-107 against 94-95); 6 and 8 were slower than 4; bf16 at 4
+// tiles slowed the head by 2-3 %.
+constexpr int64_t kPrefetchBytes = 2048;
 constexpr int64_t kTileBf16Bytes = kRows * kTileCols * 2;  // 1 KiB
+constexpr int64_t kTileFp8Bytes = kRows * kTileCols;       // 512 B of codes
 
 // One group's accumulator tile as stored: [16 rows][m tokens] float32, m the block's tokens.
 struct alignas(64) GroupSums {
@@ -366,12 +370,17 @@ inline void touch_line(const void* p) {
   asm volatile("vmovdqu64 %0, %%zmm31" : : "m"(*static_cast<const char*>(p)) : "xmm31");
 }
 
+// How many tiles ahead a group read from memory is requested (kPrefetchBytes of it).
+inline int64_t prefetch_tiles(const GroupTiles& g) {
+  return kPrefetchBytes / (g.codes ? kTileFp8Bytes : kTileBf16Bytes);
+}
+
 // Where tile `ahead` of a group read from memory (of `tiles`) is, or past the group's end the
 // next pass's tile in its place (nullptr if none).
 inline const uint8_t* tile_ahead(const GroupTiles& g, int64_t ahead, int64_t tiles) {
   const uint8_t* base = g.codes ? g.codes : g.base;
   if (ahead >= tiles) {
-    if (g.next == nullptr) return nullptr;
+    if (g.next == nullptr || ahead >= 2 * tiles) return nullptr;
     base = g.next, ahead -= tiles;
   }
   return base + ahead * (g.codes ? g.code_step : g.step);
@@ -389,10 +398,10 @@ inline int64_t tile_line_step(const GroupTiles& g) {
   return tile_is_run(g) ? 64 : (g.codes ? g.code_stride : g.stride);
 }
 
-// Requests the tile kPrefetchTiles after tile kb of a group read from memory, all its lines at
+// Requests the tile prefetch_tiles(g) after tile kb of a group read from memory, all its lines at
 // once.
 inline void request_ahead(const GroupTiles& g, int64_t kb, int64_t tiles) {
-  const uint8_t* at = tile_ahead(g, kb + kPrefetchTiles, tiles);
+  const uint8_t* at = tile_ahead(g, kb + prefetch_tiles(g), tiles);
   if (at == nullptr) return;
   const int64_t lines = tile_lines(g), step = tile_line_step(g);
   for (int64_t i = 0; i < lines; ++i) request_line(at + i * step);
@@ -400,14 +409,14 @@ inline void request_ahead(const GroupTiles& g, int64_t kb, int64_t tiles) {
 
 // bf16 tile kb of a group read from memory, before its tile load: its 16 lines loaded into L1
 // by vector loads, four at a time, each four after requesting four lines of the tile
-// kPrefetchTiles ahead (past the group's end, the next pass's). A tile load that misses waits
+// prefetch_tiles(g) ahead (past the group's end, the next pass's). A tile load that misses waits
 // for all 16 lines, and 16 requests issued together crowd the line-fill buffers: spread like
 // this (as the read loop that sets the limit reads), a microbenchmark of this kernel's 4-stream
 // access streamed 29-31 GB/s against 26-28. One token only: a 16-token block's step (a
 // --batch 16 decode step) was ~4 % slower with it.
 inline void touch_and_request(const GroupTiles& g, int64_t kb, int64_t tiles) {
   const uint8_t* tile = g.base + kb * g.step;
-  const uint8_t* next = tile_ahead(g, kb + kPrefetchTiles, tiles);
+  const uint8_t* next = tile_ahead(g, kb + prefetch_tiles(g), tiles);
   const int64_t line = tile_line_step(g);  // bf16: a tile row is a line
   if (next == nullptr) next = tile;        // nothing ahead: request lines on their way in anyway
 #pragma GCC unroll 4
@@ -531,7 +540,7 @@ void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, fl
       }
       if (g0 == 0) {  // the first pass: no pass before requested its tiles
         for (int i = 0; i < ng; ++i)
-          for (int64_t kb = -kPrefetchTiles; kb < 0; ++kb)
+          for (int64_t kb = -prefetch_tiles(grp[i]); kb < 0; ++kb)
             if (grp[i].stream) request_ahead(grp[i], kb, tiles);
       }
       for (int i = 0; i < ng; ++i)  // fp8 decoded as the pass goes: its first tile now
