@@ -6,7 +6,7 @@
 // through the same tiles whether it is alone or among a prompt's. That costs bf16 decode nothing:
 // a single token streams the weights as fast as the AVX-512 GEMV does, and 16 tokens nearly as
 // fast, where the float32 kernels fall to a third of the bandwidth. fp8 at one token pays for
-// decoding each tile before its load: fp8 decode runs ~6 % behind the AVX-512 kernels
+// decoding each tile before its load, and still decodes level with the AVX-512 kernels
 // (docs/performance.md).
 //
 // THE ORDER OF OPERATIONS. Weights are the A operand (16 rows x 32 columns a tile, read with a
