@@ -73,6 +73,9 @@ class HugePages {
 
   uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
+  // Makes the memory read-only for good, in whole huge pages (protecting part of one would split
+  // it).
+  void make_read_only();
   template <class T>
   T* as() const {
     return reinterpret_cast<T*>(data_);

@@ -10,13 +10,17 @@ namespace dsx {
 
 namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
+
+size_t round_up(size_t bytes) {
+  return (bytes + kHugePage - 1) / kHugePage * kHugePage;
+}
 }  // namespace
 
 HugePages::HugePages(size_t bytes) : size_(bytes) {
   if (bytes == 0) return;
   if (bytes > SIZE_MAX - 2 * kHugePage)
     throw Error("cannot allocate " + std::to_string(bytes) + " bytes");
-  const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  const size_t rounded = round_up(bytes);
   region_size_ = rounded + kHugePage;  // room to align the start
   // Pages are committed as they are first written. No MAP_NORESERVE: the kernel's overcommit
   // check still refuses a size beyond reason here rather than the process dying later.
@@ -27,6 +31,10 @@ HugePages::HugePages(size_t bytes) : size_(bytes) {
   data_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(region) + kHugePage - 1) /
                                      kHugePage * kHugePage);
   ::madvise(data_, rounded, MADV_HUGEPAGE);  // advice only: without THP it is ordinary memory
+}
+
+void HugePages::make_read_only() {
+  if (data_) ::mprotect(data_, round_up(size_), PROT_READ);
 }
 
 HugePages::~HugePages() {

@@ -23,8 +23,6 @@ LoadMode parse_load_mode(const std::string& name) {
 
 namespace {
 
-constexpr size_t kHugePage = size_t{2} << 20;
-
 // Reads the whole file into fresh memory on huge pages. Throws Error naming the path.
 HugePages read_copy(int fd, const std::string& path, size_t size) {
   HugePages copy;
@@ -81,8 +79,7 @@ MappedFile::MappedFile(const std::string& path, bool copy) : path_(path) {
 
 void MappedFile::seal() {
   if (copy_.data() == nullptr || sealed_) return;
-  const size_t rounded = (size_ + kHugePage - 1) / kHugePage * kHugePage;
-  ::mprotect(const_cast<uint8_t*>(data_), rounded, PROT_READ);  // weights are not written after
+  copy_.make_read_only();  // weights are not written after
   sealed_ = true;
 }
 

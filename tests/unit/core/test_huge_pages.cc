@@ -26,6 +26,16 @@ TEST(HugePages, IsZeroedAlignedAndWritable) {
   EXPECT_EQ(reinterpret_cast<const float*>(pages.data())[1], 1.5f);
 }
 
+TEST(HugePages, ReadOnlyKeepsTheBytes) {
+  HugePages pages(5000);
+  pages.data()[4999] = 9;
+  pages.make_read_only();
+  EXPECT_EQ(pages.data()[4999], 9);
+  HugePages none;
+  none.make_read_only();  // nothing to protect
+  EXPECT_EQ(none.data(), nullptr);
+}
+
 TEST(HugePages, EmptyHoldsNothing) {
   HugePages none;
   EXPECT_EQ(none.data(), nullptr);
