@@ -382,7 +382,7 @@ class Renderer {
       frame->vars[node.params[i].name] = args.positional[i];
     for (const auto& [name, value] : args.named) {
       auto it = std::find_if(node.params.begin(), node.params.end(),
-                             [&](auto& p) { return p.name == name; });
+                             [&name = name](auto& p) { return p.name == name; });
       if (it == node.params.end()) fail(what + " got an unexpected argument '" + name + "'", pos);
       if (frame->vars.count(name))
         fail(what + " got multiple values for argument '" + name + "'", pos);

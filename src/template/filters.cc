@@ -155,14 +155,22 @@ Value f_tojson(const Value& in, const CallArgs& a, Pos pos) {
   return Value::of(dump_json(in.json(), o));
 }
 
+// A finite float through the int filter: Python gives a big integer past the 64-bit range, which
+// values here cannot hold, so that is an overflow error like every other.
+long long int_of_float(double d, Pos pos) {
+  if (auto v = truncate_to_int(d)) return *v;
+  fail("integer overflow in int(): " + float_repr(d) + " is outside the 64-bit range", pos);
+}
+
 Value f_int(const Value& in, const CallArgs& a, Pos pos) {
   Params p(a, {"default", "base"}, "filter 'int'", pos);
   Value dflt = p.has(0) ? *p.get(0) : Value::of(0);
   if (in.is_number()) {
     const Json& j = in.json();
     if (!j.is_number_float()) return Value::of(as_int(j));
-    double d = j.get<double>();
-    return std::isfinite(d) ? Value::of(static_cast<long long>(d)) : dflt;
+    const double d = j.get<double>();
+    if (std::isfinite(d)) return Value::of(int_of_float(d, pos));
+    return dflt;
   }
   if (!in.is_string()) return dflt;
   std::string s = py_strip(in.json().get_ref<const std::string&>(), nullptr, true, true);
@@ -173,7 +181,7 @@ Value f_int(const Value& in, const CallArgs& a, Pos pos) {
   long long v = std::strtoll(s.c_str(), &end, static_cast<int>(arg_int(p, 1, 10, "int base", pos)));
   if (*end == '\0' && errno == 0) return Value::of(v);
   double d = std::strtod(s.c_str(), &end);
-  if (*end == '\0' && std::isfinite(d)) return Value::of(static_cast<long long>(d));
+  if (*end == '\0' && std::isfinite(d)) return Value::of(int_of_float(d, pos));
   return dflt;
 }
 

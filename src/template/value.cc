@@ -278,8 +278,18 @@ long long as_int(const Json& j) {
     unsigned long long u = j.get<unsigned long long>();
     return u > static_cast<unsigned long long>(INT64_MAX) ? INT64_MAX : static_cast<long long>(u);
   }
-  if (j.is_number_float()) return static_cast<long long>(j.get<double>());
+  if (j.is_number_float()) {
+    const double d = j.get<double>();
+    if (std::isnan(d)) return 0;
+    return truncate_to_int(d).value_or(d < 0 ? INT64_MIN : INT64_MAX);
+  }
   return j.get<long long>();
+}
+
+std::optional<long long> truncate_to_int(double d) {
+  // [-2^63, 2^63) holds exactly the doubles whose truncation fits; the cast is undefined outside.
+  if (!(d >= -0x1p63 && d < 0x1p63)) return std::nullopt;
+  return static_cast<long long>(d);
 }
 
 bool truthy(const Value& v) {
@@ -550,7 +560,8 @@ Params::Params(const CallArgs& args, std::initializer_list<const char*> names,
   }
   for (size_t i = 0; i < args.positional.size(); ++i) bound_[i] = &args.positional[i];
   for (const auto& [name, value] : args.named) {
-    auto it = std::find_if(names.begin(), names.end(), [&](const char* n) { return name == n; });
+    auto it = std::find_if(names.begin(), names.end(),
+                           [&name = name](const char* n) { return name == n; });
     if (it == names.end()) fail(what + " got an unexpected argument '" + name + "'", pos);
     size_t i = static_cast<size_t>(it - names.begin());
     if (bound_[i]) fail(what + " got multiple values for argument '" + name + "'", pos);

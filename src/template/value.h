@@ -128,7 +128,10 @@ double as_double(const Json& j);
 inline bool is_int(const Json& j) {
   return j.is_number_integer() || j.is_boolean();
 }
-long long as_int(const Json& j);
+long long as_int(const Json& j);  // a float truncated toward zero, saturated at the 64-bit range
+// Python's int(d): truncated toward zero; nullopt for NaN, infinities and values outside the
+// 64-bit range (Python would give a big integer, which values here cannot hold).
+std::optional<long long> truncate_to_int(double d);
 // Python's json.dumps. No indent puts everything on one line; ensure_ascii escapes everything
 // outside printable ASCII.
 struct DumpOptions {

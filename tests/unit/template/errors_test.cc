@@ -250,6 +250,17 @@ TEST(Limits, HugeValuesFail) {
                 .find("exceeds"),
             std::string::npos);
   EXPECT_NE(render_error("{{ 2 ** 100 }}").find("overflow"), std::string::npos);
+  // Floats past the 64-bit range through int (found by fuzzing: the conversion was undefined).
+  EXPECT_EQ(
+      render_error("{{ 1e300 | int }}"),
+      "template: integer overflow in int(): 1e+300 is outside the 64-bit range at line 1 col 10");
+  EXPECT_NE(render_error("{{ '-9.3e18' | int }}").find("overflow"), std::string::npos);
+  EXPECT_NE(render_error("{{ ('1' * 100) | int(base=35) }}").find("overflow"), std::string::npos);
+  // The edges of the range still convert; NaN and infinities give the default, as in Jinja2.
+  EXPECT_EQ(Template::parse("{{ -9223372036854775808.0 | int }} {{ '9.2e18' | int }} "
+                            "{{ 'inf' | int(7) }} {{ 'nan' | int }}")
+                .render({}),
+            "-9223372036854775808 9200000000000000000 7 0");
 }
 
 TEST(Limits, OutputSizeIsBounded) {
