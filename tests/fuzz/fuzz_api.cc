@@ -1,7 +1,6 @@
 // Any JSON body through the four request parsers (OpenAI chat and completions, Ollama generate
 // and chat): a Job or an ApiError (a 400 naming the parameter), never anything else.
 #include <cstdint>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "core/core.h"

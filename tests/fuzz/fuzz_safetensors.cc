@@ -4,8 +4,8 @@
 #include <string>
 
 #include "core/core.h"
+#include "fuzz_util.h"
 #include "io/io.h"
-#include "temp_dir.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const dsx::fuzz::TempDir temp;
@@ -13,12 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   temp.write("model.safetensors", data, size);
   for (dsx::LoadMode mode : {dsx::LoadMode::Map, dsx::LoadMode::Copy}) {
     try {
-      const dsx::SafeTensors st = dsx::SafeTensors::open_dir(dir, mode);
-      for (const std::string& name : st.names()) {
-        const dsx::TensorInfo& t = st.get(name);
-        const auto* bytes = static_cast<const volatile uint8_t*>(t.data);
-        if (t.nbytes > 0) (void)(bytes[0] + bytes[t.nbytes - 1]);  // ASan checks both ends
-      }
+      dsx::fuzz::touch_tensors(dsx::SafeTensors::open_dir(dir, mode));
     } catch (const dsx::Error&) {
     }
   }

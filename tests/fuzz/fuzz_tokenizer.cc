@@ -1,7 +1,6 @@
 // Any bytes through DeepSeek-V3's tokenizer: valid UTF-8 encodes (with and without special
 // tokens) and decodes back to the same bytes; anything else is a dsx::Error naming the byte.
 #include <cstdint>
-#include <cstdio>
 #include <string>
 
 #include "core/core.h"

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "core/core.h"
-#include "temp_dir.h"
+#include "fuzz_util.h"
 #include "template/template.h"
 #include "tokenizer/tokenizer.h"
 

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "core/core.h"
-#include "temp_dir.h"
+#include "fuzz_util.h"
 #include "tokenizer/tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,4 +1,5 @@
-// A folder of its own for a fuzz target's files, removed at exit (the file-based targets).
+// What the fuzz targets that read files share: a folder of their own, and a check that a
+// checkpoint's tensors lie where they say.
 #pragma once
 
 #include <unistd.h>
@@ -9,7 +10,11 @@
 #include <fstream>
 #include <string>
 
+#include "io/io.h"
+
 namespace dsx::fuzz {
+
+// A folder of the target's own, removed at exit.
 
 struct TempDir {
   std::string path;
@@ -31,5 +36,15 @@ struct TempDir {
     return file;
   }
 };
+
+// Reads the first and the last byte of every tensor of st: under ASan, a tensor that reaches
+// past its file (or mapping) is reported there.
+inline void touch_tensors(const SafeTensors& st) {
+  for (const std::string& name : st.names()) {
+    const TensorInfo& t = st.get(name);
+    const auto* bytes = static_cast<const volatile uint8_t*>(t.data);
+    if (t.nbytes > 0) (void)(bytes[0] + bytes[t.nbytes - 1]);
+  }
+}
 
 }  // namespace dsx::fuzz
