@@ -531,7 +531,8 @@ void matmul(const float* x, int64_t ldx, int64_t tokens, const WeightView& w, fl
       const int ng = static_cast<int>(std::min(kPassGroups, groups - g0));
       GroupTiles grp[kPassGroups];
       for (int i = 0; i < ng; ++i) {
-        grp[i] = prepare_group(w, g0 + i, bufs + i * buf_elems, pt <= kBlockTokens);
+        uint16_t* buf = any_copy ? bufs + i * buf_elems : nullptr;  // (no arithmetic on null)
+        grp[i] = prepare_group(w, g0 + i, buf, pt <= kBlockTokens);
         // The group the next pass reads in this one's place, if whole.
         const int64_t next = g0 + i + kPassGroups;
         if (grp[i].stream && (next + 1) * kRows <= w.rows)
