@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "core/core.h"
 #include "template/template.h"
@@ -48,8 +49,10 @@ Json call(const std::string& name, const std::string& arguments) {
   return {{"type", "function"}, {"function", {{"name", name}, {"arguments", arguments}}}};
 }
 
-Json tool_calls(const Json& content, Json calls) {
-  return {{"role", "assistant"}, {"content", content}, {"tool_calls", std::move(calls)}};
+// The calls as a vector: a braced single Json would be copied by one compiler and wrapped in
+// an array by another (clang 14 copies, GCC 12 wraps).
+Json tool_calls(const Json& content, const std::vector<Json>& calls) {
+  return {{"role", "assistant"}, {"content", content}, {"tool_calls", Json(calls)}};
 }
 
 // ---- (a) golden texts from transformers ------------------------------------------------------
