@@ -9,7 +9,7 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-  build-essential cmake ninja-build pkg-config ca-certificates curl \
+  build-essential clang cmake ninja-build pkg-config ca-certificates curl \
   nlohmann-json3-dev libcpp-httplib-dev libpcre2-dev libcli11-dev \
   libgtest-dev libgmock-dev libbenchmark-dev >/dev/null
 # Node.js runs the HTTP client tests (the official openai and ollama npm packages).
