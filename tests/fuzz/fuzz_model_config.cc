@@ -26,8 +26,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }();
   (void)linked;
   if (size == 0) return 0;
-  const std::string dir = temp.path + "/" + kModels[data[0] % 3];
-  temp.write(std::string(kModels[data[0] % 3]) + "/config.json", data + 1, size - 1);
+  const std::string model_name = kModels[data[0] % 3];
+  temp.write(model_name + "/config.json", data + 1, size - 1);
+  const std::string dir = temp.path + "/" + model_name;
   try {
     auto model = dsx::Model::load(dir, dsx::LoadMode::Map);
     dsx::EngineOptions options;

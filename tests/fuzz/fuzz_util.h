@@ -15,7 +15,6 @@
 namespace dsx::fuzz {
 
 // A folder of the target's own, removed at exit.
-
 struct TempDir {
   std::string path;
   TempDir() {
